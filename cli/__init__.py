@@ -1,0 +1,1 @@
+"""The `seqrnn` command line: one module per command, joined in `cli.main`."""

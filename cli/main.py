@@ -1,0 +1,86 @@
+"""The `seqrnn` application and its entry point.
+
+Commands import TensorFlow and seqrnn inside their functions, so `seqrnn --help` and
+`seqrnn --version` answer without loading either. Errors are handled here, once: a command
+raises, `main` prints one red line on stderr and exits with 2 (usage) or 1 (failure);
+`SEQRNN_DEBUG=1` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    name="seqrnn",
+    help="Recurrent sequence models for Keras 3: vanilla RNN, LSTM, GRU and Phased LSTM.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _package_version() -> str:
+    try:
+        return version("seqrnn")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"seqrnn {_package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    show_version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Recurrent sequence models for Keras 3: vanilla RNN, LSTM, GRU and Phased LSTM."""
+
+
+def _fail(message: str, code: int) -> int:
+    _stderr.print(f"[bold red]seqrnn: error:[/] {message}", markup=True)
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the app; returns (and, as a console script, exits with) the exit code."""
+    debug = os.environ.get("SEQRNN_DEBUG", "") not in ("", "0")
+    try:
+        result = app(args=argv, prog_name="seqrnn", standalone_mode=False)
+        code = result if isinstance(result, int) else 0
+    except typer.Abort:
+        code = _fail("interrupted.", 130)
+    except typer.TyperException as error:  # usage errors found while parsing the command line
+        if debug:
+            raise
+        ctx = getattr(error, "ctx", None)
+        command = ctx.command_path if ctx is not None else "seqrnn"
+        code = _fail(f"{error.format_message()} (see '{command} --help')", error.exit_code)
+    except Exception as error:
+        from seqrnn.errors import SeqrnnError, UsageError
+
+        if debug or not isinstance(error, (SeqrnnError, ValueError)):
+            raise
+        code = _fail(str(error), 2 if isinstance(error, (UsageError, ValueError)) else 1)
+    if __name__ == "__main__" or argv is None:
+        sys.exit(code)
+    return code
+
+
+if __name__ == "__main__":
+    main()

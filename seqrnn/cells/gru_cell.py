@@ -1,0 +1,100 @@
+"""The gated recurrent unit (Cho et al., 2014) in both of its conventions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import activations, ops, tree
+
+from seqrnn.cells._base import RecurrentCell, get_activation
+
+
+@keras.saving.register_keras_serializable(package="seqrnn")
+class GRUCell(RecurrentCell):
+    """Cell of the GRU layer.
+
+    Gates z (update) and r (reset) are `σ(x_t W_g + h_{t-1} U_g + b_g)`; the candidate is
+    `h~ = tanh(x_t W_h + r ⊙ (h_{t-1} U_h + b'_h))` with `reset_after=True` (Keras' and cuDNN's
+    convention, two bias vectors) or `h~ = tanh(x_t W_h + (r ⊙ h_{t-1}) U_h + b_h)` with
+    `reset_after=False` (the textbook form); then `h_t = z ⊙ h_{t-1} + (1 - z) ⊙ h~`.
+    Weights use the layout of `keras.layers.GRUCell` (gate order z, r, h; bias of shape
+    `(2, 3 * units)` when `reset_after`), so weights copy between the two unchanged.
+
+    Args:
+        units: Positive integer, dimensionality of the output space.
+        activation: Activation of the candidate. Default: `"tanh"`.
+        recurrent_activation: Activation of the gates. Default: `"sigmoid"`.
+        reset_after: Apply the reset gate after the recurrent matrix product. Default: `True`.
+        use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
+        kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
+        recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed:
+            As in `keras.layers.GRUCell`.
+        **kwargs: Other keyword arguments of `keras.layers.Layer`.
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: The previous output `(batch, units)` (or a list holding it).
+        training: Whether dropout is active.
+
+    Returns:
+        `(h_t, new_states)`.
+
+    Example:
+
+    >>> cell = GRUCell(32, reset_after=False)
+    >>> y = keras.layers.RNN(cell)(keras.ops.ones((4, 10, 8)))  # (4, 32)
+    """
+
+    num_gates = 3
+
+    def __init__(
+        self,
+        units: int,
+        activation: Any = "tanh",
+        recurrent_activation: Any = "sigmoid",
+        reset_after: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(units, activation=activation, **kwargs)
+        self.recurrent_activation = get_activation("recurrent_activation", recurrent_activation)
+        self.reset_after = bool(reset_after)
+
+    def _bias_shape(self) -> tuple[int, ...]:
+        return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def call(self, inputs, states, training=False):
+        h_tm1 = states[0] if tree.is_nested(states) else states  # (batch, units)
+        u = self.units
+        input_bias = recurrent_bias = None
+        if self.use_bias:
+            if self.reset_after:
+                input_bias, recurrent_bias = self.bias[0], self.bias[1]
+            else:
+                input_bias = self.bias
+        x = ops.matmul(self._drop_inputs(inputs, training), self.kernel)  # (batch, 3u)
+        if input_bias is not None:
+            x = x + input_bias
+        h_dropped = self._drop_state(h_tm1, training)
+        if self.reset_after:
+            inner = ops.matmul(h_dropped, self.recurrent_kernel)  # (batch, 3u)
+            if recurrent_bias is not None:
+                inner = inner + recurrent_bias
+        else:
+            inner = ops.matmul(h_dropped, self.recurrent_kernel[:, : 2 * u])  # (batch, 2u)
+        z = self.recurrent_activation(x[:, :u] + inner[:, :u])
+        r = self.recurrent_activation(x[:, u : 2 * u] + inner[:, u : 2 * u])
+        if self.reset_after:
+            recurrent_h = r * inner[:, 2 * u :]
+        else:
+            recurrent_h = ops.matmul(r * h_dropped, self.recurrent_kernel[:, 2 * u :])
+        candidate = self.activation(x[:, 2 * u :] + recurrent_h)
+        h = z * h_tm1 + (1.0 - z) * candidate
+        return h, [h] if tree.is_nested(states) else h
+
+    def get_config(self) -> dict[str, Any]:
+        config = {
+            "recurrent_activation": activations.serialize(self.recurrent_activation),
+            "reset_after": self.reset_after,
+        }
+        return {**super().get_config(), **config}

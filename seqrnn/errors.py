@@ -1,0 +1,13 @@
+"""The library's exception types.
+
+The library never prints or exits: it raises these (or `ValueError` for bad arguments) and the
+command line turns them into one line on stderr and an exit code.
+"""
+
+
+class SeqrnnError(Exception):
+    """A failure the user can act on; the message says what happened and what to do."""
+
+
+class UsageError(SeqrnnError, ValueError):
+    """The user asked for something that cannot be done as asked (exit code 2 on the CLI)."""

@@ -1,0 +1,8 @@
+"""Recurrent layers: thin `keras.layers.RNN` wrappers around seqrnn's cells."""
+
+from seqrnn.layers.gru import GRU
+from seqrnn.layers.lstm import LSTM
+from seqrnn.layers.phased_lstm import PhasedLSTM
+from seqrnn.layers.vanilla_rnn import VanillaRNN
+
+__all__ = ["GRU", "LSTM", "PhasedLSTM", "VanillaRNN"]

@@ -1,0 +1,102 @@
+"""seqrnn's VanillaRNN, LSTM and GRU against Keras' built-in layers with the same weights."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+import seqrnn
+from tests.conftest import loss_and_grads, to_numpy
+
+TOLERANCE = 1e-5
+
+CASES = [
+    pytest.param(seqrnn.VanillaRNN, keras.layers.SimpleRNN, {}, id="vanilla-tanh"),
+    pytest.param(
+        seqrnn.VanillaRNN, keras.layers.SimpleRNN, {"activation": "relu"}, id="vanilla-relu"
+    ),
+    pytest.param(seqrnn.LSTM, keras.layers.LSTM, {}, id="lstm"),
+    pytest.param(
+        seqrnn.LSTM, keras.layers.LSTM, {"unit_forget_bias": False}, id="lstm-no-forget-bias"
+    ),
+    pytest.param(seqrnn.GRU, keras.layers.GRU, {"reset_after": True}, id="gru-reset-after"),
+    pytest.param(seqrnn.GRU, keras.layers.GRU, {"reset_after": False}, id="gru-textbook"),
+]
+
+BATCH, STEPS, FEATURES, UNITS = 4, 9, 5, 6
+
+
+def make_pair(ours_class, keras_class, kwargs, rng, **layer_kwargs):
+    """Both layers built on the same input, with random (not initial) weights copied across."""
+    ours = ours_class(UNITS, **kwargs, **layer_kwargs)
+    theirs = keras_class(UNITS, **kwargs, **layer_kwargs)
+    shape = (BATCH, STEPS, FEATURES)
+    ours.build(shape)
+    theirs.build(shape)
+    weights = [rng.normal(0.0, 0.5, w.shape).astype("float32") for w in ours.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    return ours, theirs
+
+
+def mask_for(rng):
+    """Random lengths per sample, including a sample masked from its first step on."""
+    lengths = np.array([STEPS, 1, 5, 0])
+    mask = np.arange(STEPS)[None, :] < lengths[:, None]
+    # Also hole-punch a middle step of the first sample: masking need not be a suffix.
+    mask[0, 3] = False
+    return mask
+
+
+@pytest.mark.parametrize("ours_class, keras_class, kwargs", CASES)
+class TestSameAsKeras:
+    @pytest.mark.parametrize("go_backwards", [False, True])
+    @pytest.mark.parametrize("masked", [False, True])
+    def test_outputs_and_gradients(self, ours_class, keras_class, kwargs, go_backwards, masked):
+        rng = np.random.default_rng(7)
+        ours, theirs = make_pair(
+            ours_class, keras_class, kwargs, rng, return_sequences=True, go_backwards=go_backwards
+        )
+        x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+        call_kwargs = {"mask": mask_for(rng)} if masked else {}
+        weights_of_output = rng.normal(size=(BATCH, STEPS, UNITS))
+        out_ours, grads_ours = loss_and_grads(ours, x, weights_of_output, **call_kwargs)
+        out_theirs, grads_theirs = loss_and_grads(theirs, x, weights_of_output, **call_kwargs)
+        np.testing.assert_allclose(out_ours, out_theirs, rtol=0, atol=TOLERANCE)
+        assert len(grads_ours) == len(grads_theirs) == 1 + len(ours.trainable_weights)
+        for g_ours, g_theirs in zip(grads_ours, grads_theirs):
+            np.testing.assert_allclose(g_ours, g_theirs, rtol=0, atol=TOLERANCE)
+        assert np.abs(grads_ours[0]).max() > 0  # the comparison is not between two zeros
+
+    def test_return_state_with_initial_state(self, ours_class, keras_class, kwargs):
+        rng = np.random.default_rng(11)
+        ours, theirs = make_pair(ours_class, keras_class, kwargs, rng, return_state=True)
+        x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+        states = [
+            rng.normal(size=(BATCH, UNITS)).astype("float32") for _ in ours.cell.get_initial_state(1)
+        ]
+        got = ours(x, initial_state=states)
+        want = theirs(x, initial_state=states)
+        assert len(got) == len(want) == 1 + len(states)
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=0, atol=TOLERANCE)
+
+    def test_stateful_continuation(self, ours_class, keras_class, kwargs):
+        rng = np.random.default_rng(13)
+        ours, theirs = make_pair(
+            ours_class, keras_class, kwargs, rng, stateful=True, return_sequences=True
+        )
+        first, second = (
+            rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32") for _ in range(2)
+        )
+        whole = make_pair(ours_class, keras_class, kwargs, np.random.default_rng(13),
+                          return_sequences=True)[0]
+        for layer in (ours, theirs):
+            a = to_numpy(layer(first))
+            b = to_numpy(layer(second))
+            # The second call continues from the first: the same as one call on both halves.
+            both = to_numpy(whole(np.concatenate([first, second], axis=1)))
+            np.testing.assert_allclose(np.concatenate([a, b], axis=1), both, atol=TOLERANCE)
+            layer.reset_state()
+            np.testing.assert_allclose(to_numpy(layer(first)), a, rtol=0, atol=TOLERANCE)
