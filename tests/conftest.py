@@ -12,6 +12,18 @@ import numpy as np
 import pytest
 
 BACKEND = keras.backend.backend()
+
+
+if BACKEND == "jax":
+    # JAX truncates float64 to float32 unless 64-bit types are enabled; the NumPy references
+    # and gradient checks compare in float64. Layers in float32 behave the same either way.
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+# Tolerance of float64 comparisons with the NumPy references. Keras' JAX backend computes some
+# elementwise ops (tanh among them) in float32 even on float64 inputs, so JAX gets float32's.
+F64_TOL = 1e-12 if BACKEND == "tensorflow" else 1e-6
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -59,9 +71,9 @@ def loss_and_grads(layer, inputs, weights_of_output, **call_kwargs):
             out = out[0] if isinstance(out, (list, tuple)) else out
             return (out * weights_of_output).sum(), out
 
-        (_, out), (g_weights, g_inputs) = jax.value_and_grad(
-            loss_fn, argnums=(0, 1), has_aux=True
-        )(trainable, [jax.numpy.asarray(x) for x in inputs])
+        (_, out), (g_weights, g_inputs) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
+            trainable, [jax.numpy.asarray(x) for x in inputs]
+        )
         return to_numpy(out), [to_numpy(g) for g in list(g_inputs) + list(g_weights)]
     pytest.skip(f"no gradient helper for backend {BACKEND}")
 

@@ -63,8 +63,11 @@ class PhasedLSTMCell(LSTMCell):
     where `(h~_t, c~_t)` is an LSTM step (`LSTMCell`), with optional diagonal peepholes: the input
     and forget gates see `c_{t-1}`, the output gate sees `c~_t`. The step uses `abs(tau)` floored
     at 1e-6 and `abs(r_on)` clipped to [1e-6, 1], so the gate stays finite whatever values
-    training pushes into the variables. Timestamps in float64 are used in float64 for the phase
-    (float32 cannot tell t = 1e8 from t = 1e8 + 4), and only k is cast to the compute dtype.
+    training pushes into the variables.
+
+    The phase depends on the timestamps alone, so it is computed for a whole sequence before the
+    recurrence (`phase`, vectorized, in float64 for float64 timestamps: float32 cannot tell
+    t = 1e8 from t = 1e8 + 4); each step receives the phases beside its features.
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -83,8 +86,9 @@ class PhasedLSTMCell(LSTMCell):
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
-        inputs: A pair `(x_t, t_t)`: features `(batch, features)` and timestamps `(batch, 1)`
-            or `(batch,)`, one per sample.
+        inputs: `(batch, features + units)`: the features of the step followed by the phase of
+            every unit, `cell.phase(t_t)` for timestamps `t_t` of shape `(batch, 1)`, one per
+            sample. `seqrnn.layers.PhasedLSTM` prepares these from `[x, t]`.
         states: `[h_{t-1}, c_{t-1}]`, each `(batch, units)`.
         training: Whether dropout and the leak are active.
 
@@ -94,8 +98,10 @@ class PhasedLSTMCell(LSTMCell):
     Example:
 
     >>> cell = PhasedLSTMCell(32)
+    >>> cell.build((None, 8 + 32))
     >>> x, t = keras.ops.ones((4, 8)), keras.ops.ones((4, 1))
-    >>> h, _ = cell((x, t), cell.get_initial_state(4))  # h: (4, 32)
+    >>> step = keras.ops.concatenate([x, cell.phase(t)], axis=-1)
+    >>> h, _ = cell(step, cell.get_initial_state(4))  # h: (4, 32)
     """
 
     def __init__(
@@ -120,9 +126,8 @@ class PhasedLSTMCell(LSTMCell):
         self.trainable_r_on = bool(trainable_r_on)
 
     def build(self, input_shape):
-        if isinstance(input_shape, (list, tuple)) and isinstance(input_shape[0], (list, tuple)):
-            input_shape = input_shape[0]  # (x shape, t shape)
-        super().build(input_shape)
+        # The step input is the features followed by one phase per unit (see `call`).
+        super().build((*input_shape[:-1], input_shape[-1] - self.units))
         low, high = self.tau_range
         log_uniform = initializers.RandomUniform(math.log(low), math.log(high), seed=self.seed)
         self.tau = self.add_weight(
@@ -153,18 +158,29 @@ class PhasedLSTMCell(LSTMCell):
                 for name in ("input_peephole", "forget_peephole", "output_peephole")
             )
 
-    def time_gate(self, t, training=False):
-        """The openness k of every unit at timestamps `t` of shape `(..., 1)`: `(..., units)`."""
+    def phase(self, t):
+        """phi = ((t - s) mod tau) / tau of every unit for timestamps `t` of shape `(..., 1)`.
+
+        Computed in float64 when `t` is float64 (exact for large t), returned in the compute
+        dtype: phi lies in [0, 1), where float32 is precise enough.
+        """
         t = ops.convert_to_tensor(t)
         dtype = "float64" if keras.backend.standardize_dtype(t.dtype) == "float64" else "float32"
         t = ops.cast(t, dtype)
         tau = ops.maximum(ops.abs(ops.cast(self.tau, dtype)), _MIN_TAU)
-        r_on = ops.clip(ops.abs(ops.cast(self.r_on, dtype)), _MIN_R_ON, 1.0)
-        phi = ops.mod(t - ops.cast(self.shift, dtype), tau) / tau  # (..., units) in [0, 1)
+        phi = ops.mod(t - ops.cast(self.shift, dtype), tau) / tau  # (..., units), floor-mod
+        return ops.cast(phi, self.compute_dtype)
+
+    def gate(self, phi, training=False):
+        """The openness k of every unit at phases `phi` (the piecewise-linear triangle)."""
+        r_on = ops.clip(ops.abs(self.r_on), _MIN_R_ON, 1.0)
         rising = 2.0 * phi / r_on
         closed = self.leak * phi if training else ops.zeros_like(phi)
-        k = ops.where(phi < 0.5 * r_on, rising, ops.where(phi < r_on, 2.0 - rising, closed))
-        return ops.cast(k, self.compute_dtype)
+        return ops.where(phi < 0.5 * r_on, rising, ops.where(phi < r_on, 2.0 - rising, closed))
+
+    def time_gate(self, t, training=False):
+        """The openness k of every unit at timestamps `t` of shape `(..., 1)`: `(..., units)`."""
+        return self.gate(self.phase(t), training)
 
     def _gates(self, z, c_tm1):
         if not self.use_peepholes:
@@ -176,19 +192,17 @@ class PhasedLSTMCell(LSTMCell):
         o = self.recurrent_activation(z_o + self.output_peephole * c)
         return c, o
 
+    def _drop_inputs(self, inputs, training):
+        return inputs  # `call` drops the features with the mask of the whole step input
+
     def call(self, inputs, states, training=False):
-        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
-            raise ValueError(
-                "PhasedLSTMCell expects inputs (x_t, t_t): features and one timestamp per "
-                "sample; use seqrnn.layers.PhasedLSTM to run it over sequences."
-            )
-        x, t = inputs
-        if len(t.shape) == 1:
-            t = ops.expand_dims(t, -1)  # (batch, 1)
+        x, phi = inputs[:, : -self.units], inputs[:, -self.units :]  # features, phases
+        if training and self.dropout > 0.0:
+            x = x * self.get_dropout_mask(inputs)[:, : -self.units]
         h_tm1, c_tm1 = states[0], states[1]  # (batch, units) each
         c_new, o = self._gates(self._project(x, h_tm1, training), c_tm1)
         h_new = o * self.activation(c_new)
-        k = self.time_gate(t, training)  # (batch, units)
+        k = self.gate(phi, training)  # (batch, units)
         c = k * c_new + (1.0 - k) * c_tm1
         h = k * h_new + (1.0 - k) * h_tm1
         return h, [h, c]

@@ -17,9 +17,9 @@ def _cell_arguments(cell_class: type[RecurrentCell]) -> tuple[str, ...]:
         if not (isinstance(klass, type) and issubclass(klass, RecurrentCell)):
             break
         for name, parameter in inspect.signature(klass.__init__).parameters.items():
-            if name != "self" and parameter.kind is parameter.POSITIONAL_OR_KEYWORD:
-                if name not in names:
-                    names.append(name)
+            keyword = parameter.kind is parameter.POSITIONAL_OR_KEYWORD
+            if keyword and name != "self" and name not in names:
+                names.append(name)
     return tuple(names)
 
 

@@ -7,7 +7,6 @@ from typing import Any
 import keras
 from keras import ops
 
-from seqrnn._keras_private import backend_rnn
 from seqrnn.cells.phased_lstm_cell import PhasedLSTMCell
 from seqrnn.layers._base import CellLayer
 
@@ -26,13 +25,22 @@ def _check_time_shape(x_shape: tuple, t_shape: tuple) -> None:
     ok = len(x_shape) == 3 and (
         len(t_shape) == 2 or (len(t_shape) == 3 and t_shape[2] in (1, None))
     )
-    ok = ok and all(a is None or b is None or a == b for a, b in zip(x_shape[:2], t_shape[:2]))
+    ok = ok and all(
+        a is None or b is None or a == b for a, b in zip(x_shape[:2], t_shape[:2], strict=False)
+    )
     if not ok:
         raise ValueError(
             "Received an invalid value for argument timestamps of PhasedLSTM, expected a shape "
             f"(batch, steps) or (batch, steps, 1) matching x of shape {tuple(x_shape)}, got "
             f"shape {tuple(t_shape)}."
         )
+
+
+def _first_mask(mask: Any) -> Any:
+    """The step mask of `[x, t]`: whichever of the two carries one (Keras passes a pair)."""
+    if isinstance(mask, (list, tuple)):
+        return next((m for m in mask if m is not None), None)
+    return mask
 
 
 @keras.saving.register_keras_serializable(package="seqrnn")
@@ -80,60 +88,38 @@ class PhasedLSTM(CellLayer):
         # Timestamps keep their dtype (float64 stays float64): `__call__` turns arrays into
         # tensors without Keras' autocast, and `call` casts the features to the compute dtype.
         self._convert_input_args = False
-        self._times = None
 
     def __call__(self, sequences, *args, **kwargs):
-        if isinstance(sequences, (list, tuple)):
-            sequences = [
-                s if ops.is_tensor(s) or keras.backend.is_keras_tensor(s)
-                else ops.convert_to_tensor(s)
-                for s in sequences
-            ]
+        sequences = [
+            s if ops.is_tensor(s) or keras.backend.is_keras_tensor(s) else ops.convert_to_tensor(s)
+            for s in _split_inputs(sequences)
+        ]
         return super().__call__(sequences, *args, **kwargs)
 
     def build(self, sequences_shape, initial_state_shape=None):
         x_shape, t_shape = _split_inputs(sequences_shape)
         _check_time_shape(tuple(x_shape), tuple(t_shape))
-        super().build(tuple(x_shape), initial_state_shape)
+        step_shape = (*tuple(x_shape)[:-1], x_shape[-1] + self.cell.units)
+        super().build(step_shape, initial_state_shape)
 
     def compute_output_shape(self, sequences_shape, initial_state_shape=None):
         x_shape, _ = _split_inputs(sequences_shape)
         return super().compute_output_shape(tuple(x_shape), initial_state_shape)
 
     def compute_mask(self, sequences, mask):
-        if isinstance(mask, (list, tuple)):
-            mask = next((m for m in mask if m is not None), None)
-        return super().compute_mask(sequences, mask)
+        return super().compute_mask(sequences, _first_mask(mask))
 
     def call(self, sequences, initial_state=None, mask=None, training=False):
         x, t = _split_inputs(sequences)
         x = ops.cast(ops.convert_to_tensor(x), self.compute_dtype)
         t = ops.convert_to_tensor(t)
         _check_time_shape(tuple(x.shape), tuple(t.shape))
-        if keras.backend.standardize_dtype(t.dtype) != "float64":
-            t = ops.cast(t, "float32")
         if len(t.shape) == 2:
             t = ops.expand_dims(t, -1)  # (batch, steps, 1)
-        if isinstance(mask, (list, tuple)):
-            mask = next((m for m in mask if m is not None), None)
-        self._times = t
-        try:
-            return super().call(x, initial_state=initial_state, mask=mask, training=training)
-        finally:
-            self._times = None
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        def step(inputs, states):
-            return self.cell(inputs, states, training=training)
-
-        return backend_rnn(
-            step,
-            (sequences, self._times),
-            list(initial_state),
-            go_backwards=self.go_backwards,
-            mask=mask,
-            unroll=self.unroll,
-            input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences,
+        phases = self.cell.phase(t)  # (batch, steps, units), before the loop
+        return super().call(
+            ops.concatenate([x, phases], axis=-1),
+            initial_state=initial_state,
+            mask=_first_mask(mask),
+            training=training,
         )

@@ -65,7 +65,7 @@ class TestSameAsKeras:
         out_theirs, grads_theirs = loss_and_grads(theirs, x, weights_of_output, **call_kwargs)
         np.testing.assert_allclose(out_ours, out_theirs, rtol=0, atol=TOLERANCE)
         assert len(grads_ours) == len(grads_theirs) == 1 + len(ours.trainable_weights)
-        for g_ours, g_theirs in zip(grads_ours, grads_theirs):
+        for g_ours, g_theirs in zip(grads_ours, grads_theirs, strict=True):
             np.testing.assert_allclose(g_ours, g_theirs, rtol=0, atol=TOLERANCE)
         assert np.abs(grads_ours[0]).max() > 0  # the comparison is not between two zeros
 
@@ -74,12 +74,13 @@ class TestSameAsKeras:
         ours, theirs = make_pair(ours_class, keras_class, kwargs, rng, return_state=True)
         x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
         states = [
-            rng.normal(size=(BATCH, UNITS)).astype("float32") for _ in ours.cell.get_initial_state(1)
+            rng.normal(size=(BATCH, UNITS)).astype("float32")
+            for _ in ours.cell.get_initial_state(1)
         ]
         got = ours(x, initial_state=states)
         want = theirs(x, initial_state=states)
         assert len(got) == len(want) == 1 + len(states)
-        for a, b in zip(got, want):
+        for a, b in zip(got, want, strict=True):
             np.testing.assert_allclose(to_numpy(a), to_numpy(b), rtol=0, atol=TOLERANCE)
 
     def test_stateful_continuation(self, ours_class, keras_class, kwargs):
@@ -90,8 +91,9 @@ class TestSameAsKeras:
         first, second = (
             rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32") for _ in range(2)
         )
-        whole = make_pair(ours_class, keras_class, kwargs, np.random.default_rng(13),
-                          return_sequences=True)[0]
+        whole = make_pair(
+            ours_class, keras_class, kwargs, np.random.default_rng(13), return_sequences=True
+        )[0]
         for layer in (ours, theirs):
             a = to_numpy(layer(first))
             b = to_numpy(layer(second))

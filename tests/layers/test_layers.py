@@ -1,0 +1,205 @@
+"""Behaviour every seqrnn layer shares: shapes, weights, config, saving, export, models, fit."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+import seqrnn
+from tests.conftest import run_python, to_numpy
+
+BATCH, STEPS, FEATURES, UNITS = 3, 8, 5, 4
+
+
+def inputs_for(layer_class, rng, batch=BATCH, steps=STEPS):
+    x = rng.normal(size=(batch, steps, FEATURES)).astype("float32")
+    if layer_class is seqrnn.PhasedLSTM:
+        t = np.cumsum(rng.uniform(0.1, 2.0, size=(batch, steps)), axis=1).astype("float32")
+        return [x, t]
+    return x
+
+
+def symbolic_inputs(layer_class):
+    x = keras.Input((None, FEATURES))
+    if layer_class is seqrnn.PhasedLSTM:
+        return [x, keras.Input((None,))]
+    return x
+
+
+# layer class, extra arguments (chosen so that every weight kind exists), parameter count
+LAYERS = [
+    pytest.param(seqrnn.VanillaRNN, {}, UNITS * (FEATURES + UNITS + 1), id="VanillaRNN"),
+    pytest.param(seqrnn.LSTM, {}, 4 * UNITS * (FEATURES + UNITS + 1), id="LSTM"),
+    pytest.param(seqrnn.GRU, {}, 3 * UNITS * (FEATURES + UNITS + 2), id="GRU"),
+    pytest.param(
+        seqrnn.GRU, {"reset_after": False}, 3 * UNITS * (FEATURES + UNITS + 1), id="GRU-textbook"
+    ),
+    pytest.param(
+        seqrnn.PhasedLSTM,
+        # Periods near the test's time scale, so the gate opens often within 8 steps.
+        {"use_peepholes": True, "tau_range": [1.0, 5.0], "r_on_init": 0.5},
+        4 * UNITS * (FEATURES + UNITS + 1) + 6 * UNITS,
+        id="PhasedLSTM",
+    ),
+]
+
+
+@pytest.mark.parametrize("layer_class, kwargs, num_params", LAYERS)
+class TestEveryLayer:
+    def test_shapes_and_weight_count(self, layer_class, kwargs, num_params, rng):
+        inputs = inputs_for(layer_class, rng)
+        last = layer_class(UNITS, **kwargs)
+        assert tuple(last(inputs).shape) == (BATCH, UNITS)
+        assert last.count_params() == num_params
+        everything = layer_class(UNITS, return_sequences=True, return_state=True, **kwargs)
+        outputs = everything(inputs)
+        num_states = len(everything.cell.get_initial_state(1))
+        assert len(outputs) == 1 + num_states
+        assert tuple(outputs[0].shape) == (BATCH, STEPS, UNITS)
+        assert all(tuple(s.shape) == (BATCH, UNITS) for s in outputs[1:])
+        # The last output of the sequence is the returned state h.
+        np.testing.assert_allclose(to_numpy(outputs[0])[:, -1], to_numpy(outputs[1]), atol=1e-6)
+        symbolic = layer_class(UNITS, return_sequences=True, **kwargs)(symbolic_inputs(layer_class))
+        assert tuple(symbolic.shape) == (None, None, UNITS)
+
+    def test_config_round_trip_and_properties(self, layer_class, kwargs, num_params):
+        layer = layer_class(
+            UNITS,
+            return_sequences=True,
+            go_backwards=True,
+            dropout=0.1,
+            recurrent_dropout=0.2,
+            kernel_regularizer="l2",
+            activity_regularizer="l1",
+            seed=5,
+            name="rnn",
+            **kwargs,
+        )
+        config = layer.get_config()
+        clone = layer_class.from_config(config)
+        assert clone.get_config() == config
+        assert "cell" not in config and config["units"] == UNITS and config["go_backwards"]
+        assert json.loads(json.dumps(config)) == config  # plain JSON types
+        assert layer.units == layer.cell.units == UNITS
+        assert layer.dropout == 0.1 and layer.recurrent_dropout == 0.2 and layer.seed == 5
+        for name, value in kwargs.items():
+            assert getattr(layer, name) == (tuple(value) if isinstance(value, list) else value)
+
+    def test_unroll_gives_the_same_outputs(self, layer_class, kwargs, num_params, rng):
+        inputs = inputs_for(layer_class, rng)
+        looped = layer_class(UNITS, return_sequences=True, **kwargs)
+        unrolled = layer_class(UNITS, return_sequences=True, unroll=True, **kwargs)
+        expected = to_numpy(looped(inputs))
+        unrolled(inputs)
+        unrolled.set_weights(looped.get_weights())
+        np.testing.assert_allclose(to_numpy(unrolled(inputs)), expected, atol=1e-6)
+
+    def test_dropout_only_while_training(self, layer_class, kwargs, num_params, rng):
+        inputs = inputs_for(layer_class, rng)
+        layer = layer_class(UNITS, dropout=0.5, recurrent_dropout=0.5, seed=1, **kwargs)
+        inference = to_numpy(layer(inputs))
+        np.testing.assert_array_equal(to_numpy(layer(inputs, training=False)), inference)
+        assert np.abs(to_numpy(layer(inputs, training=True)) - inference).max() > 1e-3
+
+    def test_functional_model_fits(self, layer_class, kwargs, num_params, rng):
+        inputs = symbolic_inputs(layer_class)
+        hidden = layer_class(8, return_sequences=True, **kwargs)(inputs)
+        stacked_inputs = [hidden, inputs[1]] if isinstance(inputs, list) else hidden
+        outputs = keras.layers.Dense(1)(layer_class(8, **kwargs)(stacked_inputs))
+        model = keras.Model(inputs, outputs)
+        data = inputs_for(layer_class, rng, batch=64)
+        x = data[0] if isinstance(data, list) else data
+        target = x[:, :, 0].sum(axis=1, keepdims=True) / 3.0  # needs the whole sequence
+        model.compile(optimizer=keras.optimizers.Adam(0.02), loss="mse")
+        history = model.fit(data, target, batch_size=16, epochs=15, verbose=0)
+        losses = history.history["loss"]
+        assert np.isfinite(losses).all()
+        assert losses[-1] < 0.5 * losses[0]
+
+
+@pytest.mark.parametrize(
+    "layer_class, kwargs", [(seqrnn.VanillaRNN, {}), (seqrnn.LSTM, {}), (seqrnn.GRU, {})]
+)
+def test_sequential_and_bidirectional(layer_class, kwargs, rng):
+    model = keras.Sequential(
+        [
+            keras.Input((STEPS, FEATURES)),
+            keras.layers.Bidirectional(layer_class(UNITS, return_sequences=True, **kwargs)),
+            layer_class(UNITS, **kwargs),
+        ]
+    )
+    x = inputs_for(layer_class, rng)
+    assert tuple(model(x).shape) == (BATCH, UNITS)
+    bidirectional = model.layers[0]
+    assert bidirectional.backward_layer.go_backwards and type(bidirectional.backward_layer) is (
+        layer_class
+    )
+    # The backward half reads the sequence reversed: its first output is the reversed run's last.
+    forward_alone = layer_class(UNITS, return_sequences=True, **kwargs)
+    forward_alone(x)
+    forward_alone.set_weights(bidirectional.backward_layer.get_weights())
+    halves = to_numpy(bidirectional(x))
+    reversed_run = to_numpy(forward_alone(x[:, ::-1]))
+    np.testing.assert_allclose(halves[:, :, UNITS:], reversed_run[:, ::-1], atol=1e-5)
+
+
+def build_model(layer_class, kwargs):
+    inputs = symbolic_inputs(layer_class)
+    hidden = layer_class(6, return_sequences=True, **kwargs)(inputs)
+    outputs = keras.layers.Dense(2)(hidden)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.fixture(scope="module")
+def saved_and_reloaded(tmp_path_factory):
+    """Saves one model per layer kind as .keras, reloads all in one fresh Python process."""
+    folder = tmp_path_factory.mktemp("keras_files")
+    rng = np.random.default_rng(3)
+    expected = {}
+    for param in LAYERS:
+        layer_class, kwargs, _ = param.values
+        model = build_model(layer_class, kwargs)
+        data = inputs_for(layer_class, rng)
+        arrays = data if isinstance(data, list) else [data]
+        np.savez(folder / f"{param.id}_inputs.npz", *arrays)
+        model.save(folder / f"{param.id}.keras")
+        expected[param.id] = to_numpy(model(data))
+    ids = [param.id for param in LAYERS]
+    code = f"""
+import sys
+import keras, numpy as np
+import seqrnn  # registers the layers: no custom_objects below
+for name in {ids!r}:
+    model = keras.models.load_model(name + ".keras")
+    arrays = list(np.load(name + "_inputs.npz").values())
+    data = arrays if len(arrays) > 1 else arrays[0]
+    np.save(name + "_reloaded.npy", keras.ops.convert_to_numpy(model(data)))
+    assert "tests" not in sys.modules
+"""
+    result = run_python(code, cwd=folder)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return expected, {name: np.load(folder / f"{name}_reloaded.npy") for name in ids}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer_id", [param.id for param in LAYERS])
+def test_keras_file_reloads_in_a_fresh_process(saved_and_reloaded, layer_id):
+    expected, reloaded = saved_and_reloaded
+    np.testing.assert_array_equal(reloaded[layer_id], expected[layer_id])
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("layer_class, kwargs, num_params", LAYERS)
+def test_export_to_saved_model(layer_class, kwargs, num_params, tmp_path, rng):
+    import tensorflow as tf
+
+    model = build_model(layer_class, kwargs)
+    data = inputs_for(layer_class, rng)
+    expected = to_numpy(model(data))
+    model.export(str(tmp_path / "saved"), verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))
+    got = loaded.serve(data).numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)

@@ -1,0 +1,105 @@
+"""The command line: version, help, lazy imports and the one place errors are turned into lines."""
+
+from __future__ import annotations
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import seqrnn
+from cli.main import app, main
+from seqrnn.errors import SeqrnnError, UsageError
+from tests.conftest import ROOT, run_python
+
+runner = CliRunner()
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"seqrnn {seqrnn.__version__}"
+
+
+def test_help_lists_the_options():
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    assert "--version" in result.stdout and "Recurrent sequence models" in result.stdout
+
+
+def test_help_and_version_do_not_import_tensorflow_or_keras():
+    code = (
+        "import sys\n"
+        "from cli.main import main\n"
+        "code = main(['--version'])\n"
+        "assert code == 0, code\n"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'seqrnn') if m in sys.modules))"
+    )
+    result = run_python(code, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_unknown_option_is_one_line_and_exit_2(capsys):
+    assert main(["--no-such-option"]) == 2
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1
+    assert "No such option: --no-such-option" in lines[0] and "seqrnn --help" in lines[0]
+
+
+@pytest.fixture
+def failing_command():
+    """Adds a command that raises what it is told to, and removes it afterwards."""
+
+    def fail(kind: str) -> None:
+        errors = {
+            "failure": SeqrnnError("the run folder runs/x is locked by process 12; wait for it"),
+            "usage": UsageError("--length must be >= 0, got -1; pass a non-negative length"),
+            "value": ValueError("Received an invalid value for argument units, got 0."),
+            "bug": RuntimeError("an unexpected bug"),
+        }
+        raise errors[kind]
+
+    app.command("fail")(fail)
+    yield
+    app.registered_commands.pop()
+
+
+@pytest.mark.parametrize(
+    "kind, code, text",
+    [
+        ("failure", 1, "locked by process 12"),
+        ("usage", 2, "--length must be >= 0"),
+        ("value", 2, "argument units"),
+    ],
+)
+def test_errors_become_one_line_on_stderr(failing_command, capsys, monkeypatch, kind, code, text):
+    monkeypatch.delenv("SEQRNN_DEBUG", raising=False)
+    assert main(["fail", kind]) == code
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("seqrnn: error:") and text in lines[0]
+
+
+def test_debug_shows_the_traceback(failing_command, monkeypatch):
+    monkeypatch.setenv("SEQRNN_DEBUG", "1")
+    with pytest.raises(SeqrnnError):
+        main(["fail", "failure"])
+
+
+def test_bugs_are_not_hidden(failing_command, monkeypatch):
+    monkeypatch.delenv("SEQRNN_DEBUG", raising=False)
+    with pytest.raises(RuntimeError):
+        main(["fail", "bug"])
+
+
+def test_typer_exit_codes_pass_through(monkeypatch):
+    def stop() -> None:
+        raise typer.Exit(3)
+
+    app.command("stop")(stop)
+    try:
+        assert main(["stop"]) == 3
+    finally:
+        app.registered_commands.pop()
