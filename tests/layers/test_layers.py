@@ -146,33 +146,59 @@ def test_sequential_and_bidirectional(layer_class, kwargs, rng):
     np.testing.assert_allclose(halves[:, :, UNITS:], reversed_run[:, ::-1], atol=1e-5)
 
 
-def build_model(layer_class, kwargs):
+def layer_model(layer_class, kwargs, rng):
+    """A small functional model around one seqrnn layer, with inputs for it."""
     inputs = symbolic_inputs(layer_class)
     hidden = layer_class(6, return_sequences=True, **kwargs)(inputs)
-    outputs = keras.layers.Dense(2)(hidden)
-    return keras.Model(inputs, outputs)
+    return keras.Model(inputs, keras.layers.Dense(2)(hidden)), inputs_for(layer_class, rng)
+
+
+def cell_model(cell_class, rng):
+    """A seqrnn cell inside Keras' own `keras.layers.RNN`."""
+    cell = cell_class(6)
+    # A Phased LSTM step reads the features followed by one phase per unit.
+    width = FEATURES + (6 if cell_class is seqrnn.PhasedLSTMCell else 0)
+    inputs = keras.Input((None, width))
+    outputs = keras.layers.RNN(cell, return_sequences=True)(inputs)
+    data = rng.uniform(0.0, 1.0, size=(BATCH, STEPS, width)).astype("float32")
+    return keras.Model(inputs, outputs), data
+
+
+SAVED_MODELS = [
+    *(
+        pytest.param(lambda rng, p=param: layer_model(p.values[0], p.values[1], rng), id=param.id)
+        for param in LAYERS
+    ),
+    *(
+        pytest.param(lambda rng, c=cell_class: cell_model(c, rng), id=cell_class.__name__)
+        for cell_class in (
+            seqrnn.VanillaRNNCell,
+            seqrnn.LSTMCell,
+            seqrnn.GRUCell,
+            seqrnn.PhasedLSTMCell,
+        )
+    ),
+]
+SAVED_IDS = [param.id for param in SAVED_MODELS]
 
 
 @pytest.fixture(scope="module")
 def saved_and_reloaded(tmp_path_factory):
-    """Saves one model per layer kind as .keras, reloads all in one fresh Python process."""
+    """Saves every model of SAVED_MODELS as .keras, reloads all in one fresh Python process."""
     folder = tmp_path_factory.mktemp("keras_files")
     rng = np.random.default_rng(3)
     expected = {}
-    for param in LAYERS:
-        layer_class, kwargs, _ = param.values
-        model = build_model(layer_class, kwargs)
-        data = inputs_for(layer_class, rng)
+    for param in SAVED_MODELS:
+        model, data = param.values[0](rng)
         arrays = data if isinstance(data, list) else [data]
         np.savez(folder / f"{param.id}_inputs.npz", *arrays)
         model.save(folder / f"{param.id}.keras")
         expected[param.id] = to_numpy(model(data))
-    ids = [param.id for param in LAYERS]
     code = f"""
 import sys
 import keras, numpy as np
-import seqrnn  # registers the layers: no custom_objects below
-for name in {ids!r}:
+import seqrnn  # registers the layers and cells: no custom_objects below
+for name in {SAVED_IDS!r}:
     model = keras.models.load_model(name + ".keras")
     arrays = list(np.load(name + "_inputs.npz").values())
     data = arrays if len(arrays) > 1 else arrays[0]
@@ -181,23 +207,22 @@ for name in {ids!r}:
 """
     result = run_python(code, cwd=folder)
     assert result.returncode == 0, result.stderr[-3000:]
-    return expected, {name: np.load(folder / f"{name}_reloaded.npy") for name in ids}
+    return expected, {name: np.load(folder / f"{name}_reloaded.npy") for name in SAVED_IDS}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("layer_id", [param.id for param in LAYERS])
-def test_keras_file_reloads_in_a_fresh_process(saved_and_reloaded, layer_id):
+@pytest.mark.parametrize("model_id", SAVED_IDS)
+def test_keras_file_reloads_in_a_fresh_process(saved_and_reloaded, model_id):
     expected, reloaded = saved_and_reloaded
-    np.testing.assert_array_equal(reloaded[layer_id], expected[layer_id])
+    np.testing.assert_array_equal(reloaded[model_id], expected[model_id])
 
 
 @pytest.mark.tf_only
-@pytest.mark.parametrize("layer_class, kwargs, num_params", LAYERS)
-def test_export_to_saved_model(layer_class, kwargs, num_params, tmp_path, rng):
+@pytest.mark.parametrize("make_model", SAVED_MODELS)
+def test_export_to_saved_model(make_model, tmp_path, rng):
     import tensorflow as tf
 
-    model = build_model(layer_class, kwargs)
-    data = inputs_for(layer_class, rng)
+    model, data = make_model(rng)
     expected = to_numpy(model(data))
     model.export(str(tmp_path / "saved"), verbose=False)
     loaded = tf.saved_model.load(str(tmp_path / "saved"))
