@@ -27,6 +27,13 @@ app = typer.Typer(
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _register_commands() -> None:
+    from cli import data, tasks
+
+    app.command()(tasks.tasks)
+    app.add_typer(data.app, name="data")
+
+
 def _package_version() -> str:
     try:
         return version("seqrnn")
@@ -81,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(code)
     return code
 
+
+_register_commands()
 
 if __name__ == "__main__":
     main()

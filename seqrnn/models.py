@@ -1,0 +1,112 @@
+"""Functional-API models for the tasks: input encoding -> recurrent stack -> the task's head.
+
+The builder reads only a task's attributes (`input_kind`, `vocab_size`, `num_classes`,
+`per_step`, `padded`), so it knows no task by name. The model outputs logits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+from keras import ops
+
+from seqrnn.errors import UsageError
+from seqrnn.layers import GRU, LSTM, PhasedLSTM, VanillaRNN
+from seqrnn.tasks.base import Task
+
+CELLS: dict[str, type[keras.layers.RNN]] = {
+    "vanilla": VanillaRNN,
+    "lstm": LSTM,
+    "gru": GRU,
+    "phased": PhasedLSTM,
+}
+
+
+@keras.saving.register_keras_serializable(package="seqrnn")
+class StepTimes(keras.layers.Layer):
+    """Timestamps 0, 1, 2, ... for every sample: what a Phased LSTM reads on untimed tasks.
+
+    Call arguments:
+        inputs: Any tensor `(batch, steps, ...)`.
+
+    Returns:
+        `(batch, steps)` float32 step indices.
+    """
+
+    def call(self, inputs):
+        steps = ops.arange(ops.shape(inputs)[1], dtype="float32")
+        return ops.zeros(ops.shape(inputs)[:2], dtype="float32") + steps
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:2])
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+
+def _encode_inputs(task: Task, embedding_dim: int) -> tuple[dict, Any, Any, Any]:
+    """Model inputs, the features they give, the timestamps (or None) and the step mask."""
+    signature = task.input_signature()
+    inputs = {
+        name: keras.Input(shape, dtype=dtype, name=name)
+        for name, (shape, dtype) in signature.items()
+    }
+    if task.input_kind == "tokens":
+        embed = keras.layers.Embedding(task.vocab_size, embedding_dim, mask_zero=task.padded)
+        return inputs, embed(inputs["tokens"]), None, None
+    if task.input_kind == "digit_pairs":
+        digits = keras.layers.Embedding(task.vocab_size, embedding_dim)(inputs["digits"])
+        features = keras.layers.Reshape((-1, 2 * embedding_dim))(
+            digits
+        )  # both digits, side by side
+        return inputs, features, None, None
+    return inputs, inputs["values"], inputs["times"], inputs["mask"]
+
+
+def build_model(
+    task: Task,
+    cell: str = "lstm",
+    units: int = 128,
+    num_layers: int = 1,
+    embedding_dim: int = 32,
+    dropout: float = 0.0,
+    **layer_kwargs: Any,
+) -> keras.Model:
+    """The model a task needs, with `num_layers` recurrent layers of the chosen cell.
+
+    Args:
+        task: The task (what the inputs and the head look like).
+        cell: `"vanilla"`, `"lstm"`, `"gru"` or `"phased"`.
+        units: Units of every recurrent layer.
+        num_layers: How many recurrent layers are stacked.
+        embedding_dim: Width of the embedding of tokens (or of each digit).
+        dropout: Dropout between layers and before the head, in [0, 1).
+        **layer_kwargs: Further arguments of every recurrent layer.
+
+    Returns:
+        A `keras.Model` from the task's named inputs to logits: `(batch, steps, classes)` when
+        the task predicts at every step, else `(batch, classes)`.
+    """
+    if cell not in CELLS:
+        raise UsageError(f"unknown cell {cell!r}; choose one of {', '.join(CELLS)}")
+    if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+        raise UsageError(f"the number of layers must be an integer >= 1, got {num_layers!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise UsageError(f"dropout must lie in [0, 1), got {dropout!r}")
+    inputs, h, times, mask = _encode_inputs(task, embedding_dim)
+    layer_class = CELLS[cell]
+    if layer_class is PhasedLSTM and times is None:
+        times = StepTimes()(h)
+    elif layer_class is not PhasedLSTM and times is not None:
+        # Cells without a time gate read the timestamp as a second feature.
+        h = keras.layers.Concatenate()([h, keras.layers.Reshape((-1, 1))(times)])
+    for index in range(num_layers):
+        last = index == num_layers - 1
+        layer = layer_class(units, return_sequences=task.per_step or not last, **layer_kwargs)
+        layer_inputs = [h, times] if layer_class is PhasedLSTM else h
+        h = layer(layer_inputs, mask=mask) if mask is not None else layer(layer_inputs)
+        if dropout:
+            h = keras.layers.Dropout(dropout)(h)
+    logits = keras.layers.Dense(task.num_classes, name="logits")(h)
+    return keras.Model(inputs, logits, name=f"{task.name}_{cell}")

@@ -1,0 +1,176 @@
+"""Character-level language modelling of a UTF-8 text file (the seeds' novels).
+
+The corpus is encoded once (see `corpus.py`). The end of the text (default 10%) is held out for
+validation and test. Training windows are cut in one of three ways, each from a seed:
+
+- `sequential` (min-char-rnn, seed 001): the training text is split into `batch_size` streams
+  of equal length L = (n - 1) // batch_size; window w of stream b reads characters
+  b L + w T ... b L + (w + 1) T - 1 and predicts the ones after them. Consecutive windows
+  continue each other, so the trainer carries the recurrent state from one batch to the next and
+  resets it at the first window of every pass (`window_index == 0`).
+- `random` (seed 000): every window starts at a fresh uniformly random position.
+- `chunks` (seed 000's compromise): the training text is cut into `num_chunks` chunks of equal
+  length; each pass lays them end to end in a new random order and reads the result like
+  `sequential` (state carried, reset at each pass).
+
+Validation and test read the held-out text like `sequential` (with up to `batch_size` streams),
+once, from its start.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+
+from seqrnn.errors import UsageError
+from seqrnn.tasks.base import Batch, Task, check_int, rng_for
+from seqrnn.tasks.corpus import Corpus, read_corpus
+
+MODES = ("sequential", "random", "chunks")
+
+
+def sequential_positions(length: int, batch_size: int, seq_len: int) -> np.ndarray:
+    """Positions of every window of one sequential pass: (windows, batch, seq_len + 1).
+
+    Row [w, b] holds the T + 1 positions of window w of stream b: the first T are inputs, the
+    last T targets.
+    """
+    stream = (length - 1) // batch_size
+    windows = stream // seq_len
+    starts = np.arange(batch_size)[None, :] * stream + np.arange(windows)[:, None] * seq_len
+    return starts[:, :, None] + np.arange(seq_len + 1)
+
+
+def gather(ids: np.ndarray, positions: np.ndarray) -> Batch:
+    """The batch whose windows sit at `positions` (batch, T + 1): inputs, next-char targets."""
+    chars = ids[positions].astype(np.int32)
+    inputs, targets = chars[..., :-1], chars[..., 1:]
+    return {"tokens": inputs}, targets, np.ones(targets.shape, np.float32)
+
+
+@dataclass
+class TextTask(Task):
+    """Predict the next character of a text file."""
+
+    path: str
+    mode: str = "sequential"
+    seq_len: int = 25
+    validation_fraction: float = 0.1
+    num_chunks: int = 100
+
+    name: ClassVar[str] = "text"
+    summary: ClassVar[str] = (
+        "next-character prediction on a UTF-8 file; nats and bits per character, perplexity"
+    )
+    input_kind: ClassVar[str] = "tokens"
+    per_step: ClassVar[bool] = True
+    _corpus: Corpus = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise UsageError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        check_int("seq_len", self.seq_len, 1)
+        check_int("num_chunks", self.num_chunks, 1)
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise UsageError(
+                f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}"
+            )
+        self.path = str(self.path)
+        self._corpus = read_corpus(self.path)
+        n = len(self._corpus.ids)
+        held_out = max(self.seq_len + 1, math.ceil(n * self.validation_fraction))
+        if n - held_out < self.seq_len + 1:
+            raise UsageError(
+                f"{self.path}: {n} characters are too few for windows of {self.seq_len} with "
+                f"{self.validation_fraction:.0%} held out; use a longer text or a smaller "
+                "--seq-len"
+            )
+        self._split = n - held_out
+
+    @property
+    def carries_state(self) -> bool:  # type: ignore[override]
+        return self.mode != "random"
+
+    @property
+    def vocabulary(self) -> str:
+        return self._corpus.vocabulary
+
+    @property
+    def vocab_size(self) -> int:  # type: ignore[override]
+        return self._corpus.vocab_size
+
+    @property
+    def num_classes(self) -> int:  # type: ignore[override]
+        return self._corpus.vocab_size
+
+    def part(self, split: str) -> np.ndarray:
+        """The encoded characters of a split (validation and test are the held-out end)."""
+        ids = self._corpus.ids
+        return ids[: self._split] if split == "train" else ids[self._split :]
+
+    def decode(self, ids) -> str:
+        return self._corpus.decode(ids)
+
+    def windows_per_pass(self, batch_size: int) -> int:
+        """How many batches one pass over the training text takes."""
+        length = len(self.part("train"))
+        if self.mode == "chunks":
+            length = (length - 1) // self.num_chunks * self.num_chunks + 1
+        return ((length - 1) // batch_size) // self.seq_len
+
+    def batches(self, split: str, batch_size: int, seed: int) -> Iterator[Batch]:
+        ids = self.part(split)
+        if split != "train":
+            streams = max(1, min(batch_size, (len(ids) - 1) // self.seq_len))
+            for positions in sequential_positions(len(ids), streams, self.seq_len):
+                yield gather(ids, positions)
+            return
+        rng = rng_for(seed, split)
+        if self.mode == "chunks" and (len(ids) - 1) // self.num_chunks < 1:
+            raise UsageError(
+                f"{self.path}: {len(ids)} training characters cannot make {self.num_chunks} "
+                "chunks; lower --num-chunks"
+            )
+        if self.windows_per_pass(batch_size) == 0:
+            raise UsageError(
+                f"{self.path}: the training text ({len(ids)} characters) is shorter than "
+                f"{batch_size} streams of one window of {self.seq_len}; lower --batch-size or "
+                "--seq-len"
+            )
+        while True:
+            if self.mode == "random":
+                starts = rng.integers(0, len(ids) - self.seq_len, size=batch_size)
+                yield gather(ids, starts[:, None] + np.arange(self.seq_len + 1))
+            elif self.mode == "sequential":
+                for positions in sequential_positions(len(ids), batch_size, self.seq_len):
+                    yield gather(ids, positions)
+            else:
+                chunk = (len(ids) - 1) // self.num_chunks
+                order = rng.permutation(self.num_chunks) * chunk  # chunk starts, this pass
+                virtual = sequential_positions(
+                    chunk * self.num_chunks + 1, batch_size, self.seq_len
+                )
+                # The last target of the last chunk is the character after it in the text.
+                index = np.minimum(virtual // chunk, self.num_chunks - 1)
+                for positions in order[index] + virtual - index * chunk:
+                    yield gather(ids, positions)
+
+
+def text_metrics(mean_nats: float) -> dict[str, float]:
+    """Validation metrics from the mean cross-entropy per character (in nats)."""
+    return {
+        "nats_per_char": mean_nats,
+        "bits_per_char": mean_nats / math.log(2.0),
+        "perplexity": math.exp(mean_nats),
+    }
+
+
+def smooth_loss(previous: float | None, window_loss_sum: float) -> float:
+    """The seeds' smooth loss: 0.999 previous + 0.001 loss, the loss summed over the window."""
+    if previous is None:
+        return window_loss_sum
+    return 0.999 * previous + 0.001 * window_loss_sum
