@@ -82,13 +82,18 @@ class GRUCell(RecurrentCell):
                 inner = inner + recurrent_bias
         else:
             inner = ops.matmul(h_dropped, self.recurrent_kernel[:, : 2 * u])  # (batch, 2u)
-        z = self.recurrent_activation(x[:, :u] + inner[:, :u])
-        r = self.recurrent_activation(x[:, u : 2 * u] + inner[:, u : 2 * u])
+        x_z, x_r, x_h = ops.split(x, 3, axis=-1)
         if self.reset_after:
-            recurrent_h = r * inner[:, 2 * u :]
+            inner_z, inner_r, inner_h = ops.split(inner, 3, axis=-1)
+        else:
+            inner_z, inner_r = ops.split(inner, 2, axis=-1)
+        z = self.recurrent_activation(x_z + inner_z)
+        r = self.recurrent_activation(x_r + inner_r)
+        if self.reset_after:
+            recurrent_h = r * inner_h
         else:
             recurrent_h = ops.matmul(r * h_dropped, self.recurrent_kernel[:, 2 * u :])
-        candidate = self.activation(x[:, 2 * u :] + recurrent_h)
+        candidate = self.activation(x_h + recurrent_h)
         h = z * h_tm1 + (1.0 - z) * candidate
         return h, [h] if tree.is_nested(states) else h
 

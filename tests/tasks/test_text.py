@@ -211,3 +211,11 @@ class TestMetrics:
         smooth = smooth_loss(None, 100.0)
         assert smooth == 100.0
         assert smooth_loss(smooth, 50.0) == pytest.approx(0.999 * 100 + 0.001 * 50)
+
+
+@pytest.mark.parametrize("mode", ["sequential", "random", "chunks"])
+def test_deterministic_given_the_seed(small_text, mode):
+    task = TextTask(small_text, mode=mode, seq_len=5, num_chunks=4)
+    assert windows(task, "train", 2, 30, seed=3) == windows(task, "train", 2, 30, seed=3)
+    if mode != "sequential":  # sequential has no randomness at all
+        assert windows(task, "train", 2, 30, seed=3) != windows(task, "train", 2, 30, seed=4)
