@@ -28,8 +28,9 @@ _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _register_commands() -> None:
-    from cli import data, tasks
+    from cli import data, tasks, train
 
+    app.command()(train.train)
     app.command()(tasks.tasks)
     app.add_typer(data.app, name="data")
 
@@ -83,7 +84,12 @@ def main(argv: list[str] | None = None) -> int:
 
         if debug or not isinstance(error, (SeqrnnError, ValueError)):
             raise
-        code = _fail(str(error), 2 if isinstance(error, (UsageError, ValueError)) else 1)
+        from seqrnn.training.loop import Interrupted
+
+        if isinstance(error, Interrupted):
+            code = _fail(str(error), 130)
+        else:
+            code = _fail(str(error), 2 if isinstance(error, (UsageError, ValueError)) else 1)
     if __name__ == "__main__" or argv is None:
         sys.exit(code)
     return code

@@ -1,0 +1,186 @@
+"""`seqrnn train`: train a model on a task into a run folder."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def _task_settings(
+    task: str, data: Path | None, mode: str | None, seq_len: int | None, settings: list[str]
+) -> dict:
+    from seqrnn.errors import UsageError
+
+    out: dict = {}
+    for item in settings:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--set takes KEY=VALUE (for example length=50), got {item!r}")
+        try:
+            out[key.replace("-", "_")] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key.replace("-", "_")] = value
+    if task == "text":
+        if data is None:
+            raise UsageError("the text task needs --data FILE (a UTF-8 text file)")
+        out.update(path=str(data))
+        if mode is not None:
+            out["mode"] = mode
+        if seq_len is not None:
+            out["seq_len"] = seq_len
+    elif data is not None or mode is not None or seq_len is not None:
+        raise UsageError(f"--data, --mode and --seq-len belong to the text task, not {task}")
+    return out
+
+
+def train(
+    task: Annotated[str, typer.Argument(help="Task name (see seqrnn tasks).")] = "toy",
+    data: Annotated[Path | None, typer.Option(help="Text file for the text task.")] = None,
+    mode: Annotated[
+        str | None, typer.Option(help="Text windows: sequential, random or chunks.")
+    ] = None,
+    seq_len: Annotated[int | None, typer.Option(help="Text window length.")] = None,
+    settings: Annotated[
+        list[str] | None, typer.Option("--set", help="A task setting KEY=VALUE (repeatable).")
+    ] = None,
+    cell: Annotated[str, typer.Option(help="vanilla, lstm, gru or phased.")] = "lstm",
+    units: Annotated[int, typer.Option(help="Units per recurrent layer.")] = 128,
+    layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,
+    embedding_dim: Annotated[int, typer.Option(help="Embedding width.")] = 32,
+    dropout: Annotated[float, typer.Option(help="Dropout between layers.")] = 0.0,
+    optimizer: Annotated[str, typer.Option(help="sgd, adagrad, adam or rmsprop.")] = "adam",
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 2e-3,
+    lr_decay: Annotated[float, typer.Option(help="Decay factor every --lr-decay-steps.")] = 1.0,
+    lr_decay_steps: Annotated[int, typer.Option(help="Steps per decay.")] = 1000,
+    clip_norm: Annotated[float, typer.Option(help="Global-norm clipping, 0 = off.")] = 5.0,
+    clip_value: Annotated[float, typer.Option(help="Element clipping to [-v, v], 0 = off.")] = 0.0,
+    batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 32,
+    steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
+    seed: Annotated[int, typer.Option(help="Seed: same seed, same run.")] = 0,
+    strategy: Annotated[
+        str, typer.Option(help="auto, one, mirrored or multiworker (TF_CONFIG).")
+    ] = "auto",
+    cpu_devices: Annotated[
+        int, typer.Option(help="Split the CPU into this many logical devices (for mirrored).")
+    ] = 1,
+    log_every: Annotated[int, typer.Option(help="Steps between metrics rows.")] = 10,
+    eval_every: Annotated[int, typer.Option(help="Steps between validations.")] = 200,
+    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 200,
+    out: Annotated[
+        Path | None, typer.Option(help="Run folder (default runs/<task>-<cell>-<time>).")
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option(help="Continue this run folder exactly where it stopped.")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+) -> None:
+    """Train a recurrent model on a task; the run folder gets config, checkpoints, metrics."""
+    from seqrnn.errors import UsageError
+    from seqrnn.training.config import TrainConfig
+    from seqrnn.training.runs import RunFolder
+
+    if resume is not None:
+        if force:
+            raise UsageError("--resume continues a run and --force replaces one; pass one")
+        run = RunFolder(resume)
+        if not run.config.exists():
+            raise UsageError(f"{resume}: not a run folder (no config.json)")
+        config = TrainConfig.load(run.config)
+    else:
+        config = TrainConfig(
+            task=task,
+            task_settings=_task_settings(task, data, mode, seq_len, settings or []),
+            cell=cell,
+            units=units,
+            layers=layers,
+            embedding_dim=embedding_dim,
+            dropout=dropout,
+            optimizer=optimizer,
+            lr=lr,
+            lr_decay=lr_decay,
+            lr_decay_steps=lr_decay_steps,
+            clip_norm=clip_norm,
+            clip_value=clip_value,
+            batch_size=batch_size,
+            steps=steps,
+            seed=seed,
+            strategy=strategy,
+            log_every=log_every,
+            eval_every=eval_every,
+            checkpoint_every=checkpoint_every,
+        )
+        if cpu_devices < 1:
+            raise UsageError(f"cpu-devices must be an integer >= 1, got {cpu_devices}")
+    from seqrnn.models import CELLS
+    from seqrnn.tasks import make_task
+
+    if config.cell not in CELLS:
+        raise UsageError(f"unknown cell {config.cell!r}; choose one of {', '.join(CELLS)}")
+    task_object = make_task(config.task, **config.task_settings)  # checks data before any work
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = resume or out or Path("runs") / f"{config.task}-{config.cell}-{stamp}"
+    run = RunFolder.open(out, resume=resume is not None, force=force)
+    try:
+        _run(config, run, resume is not None, cpu_devices, task_object)
+    finally:
+        run.unlock()
+
+
+def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from seqrnn.training.loop import Trainer, split_cpu
+
+    if cpu_devices > 1:
+        split_cpu(cpu_devices)
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn("step {task.completed}/{task.total}"),
+        BarColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    bar = None
+
+    def on_event(kind: str, data: dict) -> None:
+        nonlocal bar
+        if kind == "start":
+            bar = progress.add_task("train", total=data["steps"], completed=data["step"], info="")
+            progress.start()
+        elif kind == "log" and bar is not None:
+            info = (
+                f"loss {float(data['loss']):.4f}  smooth {float(data['smooth_loss']):.4f}  "
+                f"|g| {float(data['grad_norm']):.3f}"
+            )
+            if data.get("tokens_per_s"):
+                info += f"  {float(data['tokens_per_s']):,.0f} tok/s"
+            if data.get("val_loss"):
+                info += f"  val {float(data['val_loss']):.4f}"
+            progress.update(bar, completed=data["step"], info=info)
+
+    try:
+        summary = Trainer(config, run, resume=resume, on_event=on_event, task=task).train()
+    finally:
+        progress.stop()
+    result = {
+        "run": str(run.path),
+        "step": summary.step,
+        "loss": round(summary.loss, 6),
+        "val_loss": None if summary.val_loss is None else round(summary.val_loss, 6),
+        "seconds": round(summary.seconds, 1),
+    }
+    typer.echo(json.dumps(result))

@@ -1,0 +1,118 @@
+"""The run folder: created once, locked while in use, never overwritten by accident.
+
+Layout: config.json, checkpoints/, metrics.csv, tensorboard/, model.keras, and `.lock` while a
+process trains into it.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+from pathlib import Path
+
+from seqrnn.errors import SeqrnnError, UsageError
+
+METRICS = ("step", "loss", "smooth_loss", "grad_norm", "tokens_per_s", "lr", "val_loss")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class RunFolder:
+    """A run folder, held under a lock file that names the training process."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.config = self.path / "config.json"
+        self.checkpoints = self.path / "checkpoints"
+        self.metrics = self.path / "metrics.csv"
+        self.tensorboard = self.path / "tensorboard"
+        self.model = self.path / "model.keras"
+        self._lock = self.path / ".lock"
+        self._locked = False
+
+    @classmethod
+    def open(cls, path: str | os.PathLike, resume: bool, force: bool) -> RunFolder:
+        """Prepares `path` for a new run (or, with `resume`, for continuing one) and locks it."""
+        run = cls(path)
+        if resume:
+            if not run.config.exists():
+                raise UsageError(
+                    f"{run.path} is not a run folder (no config.json); give the folder a "
+                    "seqrnn train run wrote"
+                )
+        elif run.path.exists() and any(run.path.iterdir()):
+            if not force:
+                raise UsageError(
+                    f"{run.path} already exists; pass --resume to continue it or --force to "
+                    "replace it"
+                )
+            run.lock()  # never delete a folder another process is training into
+            shutil.rmtree(run.path)
+        run.path.mkdir(parents=True, exist_ok=True)
+        run.lock()
+        return run
+
+    def lock(self) -> None:
+        if self._locked:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                handle = os.open(self._lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self._lock.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and pid != os.getpid() and _alive(pid):
+                    raise SeqrnnError(
+                        f"{self.path} is in use by process {pid}; wait for it to finish or "
+                        "train into another folder"
+                    ) from None
+                self._lock.unlink(missing_ok=True)  # left by a process that died
+                continue
+            with os.fdopen(handle, "w") as stream:
+                stream.write(str(os.getpid()))
+            self._locked = True
+            return
+        raise SeqrnnError(f"could not lock {self.path}; remove {self._lock} if no run uses it")
+
+    def unlock(self) -> None:
+        if self._locked:
+            self._lock.unlink(missing_ok=True)
+            self._locked = False
+
+    def metrics_rows(self) -> list[dict[str, str]]:
+        if not self.metrics.exists():
+            return []
+        with open(self.metrics, newline="", encoding="utf-8") as stream:
+            return list(csv.DictReader(stream))
+
+    def truncate_metrics(self, step: int) -> None:
+        """Keeps the rows up to `step` (those a checkpoint covers), so none appears twice."""
+        rows = [row for row in self.metrics_rows() if int(row["step"]) <= step]
+        tmp = self.metrics.with_suffix(".tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, fieldnames=METRICS)
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(tmp, self.metrics)
+
+    def append_metrics(self, row: dict) -> None:
+        new = not self.metrics.exists()
+        with open(self.metrics, "a", newline="", encoding="utf-8") as stream:
+            writer = csv.DictWriter(stream, fieldnames=METRICS)
+            if new:
+                writer.writeheader()
+            writer.writerow({key: row.get(key, "") for key in METRICS})
+            stream.flush()
+            os.fsync(stream.fileno())
