@@ -28,9 +28,12 @@ _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _register_commands() -> None:
-    from cli import data, tasks, train
+    from cli import data, evaluate, gradcheck, tasks, train
 
     app.command()(train.train)
+    app.command(name="eval")(evaluate.evaluate)
+    app.command()(evaluate.plot)
+    app.command()(gradcheck.gradcheck)
     app.command()(tasks.tasks)
     app.add_typer(data.app, name="data")
 
@@ -65,9 +68,39 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _import_tensorflow_quietly() -> None:
+    """Imports TensorFlow with stderr muted: its C++ start-up lines (no CUDA here, CPU
+    features) are printed before any log level applies and would bury our one-line messages.
+    If the import fails, what it printed is shown after all."""
+    if "tensorflow" in sys.modules:
+        return
+    import tempfile
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the app; returns (and, as a console script, exits with) the exit code."""
     debug = os.environ.get("SEQRNN_DEBUG", "") not in ("", "0")
+    if not debug:  # TensorFlow's C++ start-up chatter (no CUDA, CPU features) hides our output
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        args = sys.argv[1:] if argv is None else argv
+        wants_help = any(a in ("--help", "-h", "--version") for a in args)
+        if not wants_help and any(not a.startswith("-") for a in args):
+            _import_tensorflow_quietly()  # every command uses TensorFlow
     try:
         result = app(args=argv, prog_name="seqrnn", standalone_mode=False)
         code = result if isinstance(result, int) else 0

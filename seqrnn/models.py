@@ -29,19 +29,23 @@ class StepTimes(keras.layers.Layer):
 
     Call arguments:
         inputs: Any tensor `(batch, steps, ...)`.
+        start: Optional `(batch,)` time of the first step (a window that continues a stream).
 
     Returns:
-        `(batch, steps)` float32 step indices.
+        `(batch, steps)` float32 step indices (plus `start`).
     """
 
-    def call(self, inputs):
+    def call(self, inputs, start=None):
         steps = ops.arange(ops.shape(inputs)[1], dtype="float32")
-        return ops.zeros(ops.shape(inputs)[:2], dtype="float32") + steps
+        times = ops.zeros(ops.shape(inputs)[:2], dtype="float32") + steps
+        if start is not None:
+            times = times + ops.cast(ops.reshape(start, (-1, 1)), "float32")
+        return times
 
-    def compute_output_shape(self, input_shape):
-        return tuple(input_shape[:2])
+    def compute_output_shape(self, inputs_shape, start_shape=None):
+        return tuple(inputs_shape[:2])
 
-    def compute_mask(self, inputs, mask=None):
+    def compute_mask(self, inputs, mask=None, start=None):
         return mask
 
 
@@ -103,10 +107,63 @@ def build_model(
         h = keras.layers.Concatenate()([h, keras.layers.Reshape((-1, 1))(times)])
     for index in range(num_layers):
         last = index == num_layers - 1
-        layer = layer_class(units, return_sequences=task.per_step or not last, **layer_kwargs)
+        # Every layer returns its final states too: `with_states` reuses the layers in a model
+        # that carries the states from one window to the next.
+        layer = layer_class(
+            units, return_sequences=task.per_step or not last, return_state=True, **layer_kwargs
+        )
         layer_inputs = [h, times] if layer_class is PhasedLSTM else h
-        h = layer(layer_inputs, mask=mask) if mask is not None else layer(layer_inputs)
+        h = (layer(layer_inputs, mask=mask) if mask is not None else layer(layer_inputs))[0]
         if dropout:
             h = keras.layers.Dropout(dropout)(h)
     logits = keras.layers.Dense(task.num_classes, name="logits")(h)
     return keras.Model(inputs, logits, name=f"{task.name}_{cell}")
+
+
+def recurrent_layers(model: keras.Model) -> list[keras.layers.RNN]:
+    """The recurrent layers of a model from `build_model`, first to last."""
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.RNN)]
+
+
+def state_shapes(model: keras.Model) -> list[list[int]]:
+    """The widths of every state of every recurrent layer (LSTM: [h, c]; others: [h])."""
+    shapes = []
+    for layer in recurrent_layers(model):
+        size = layer.cell.state_size
+        shapes.append(list(size) if isinstance(size, (list, tuple)) else [size])
+    return shapes
+
+
+def with_states(model: keras.Model) -> keras.Model:
+    """The same layers and weights as a model that starts from given states and returns its own.
+
+    For token models (language models of text), whose training carries the hidden state from one
+    window to the next. Inputs: `{"tokens": (batch, steps), "states": [...]}` with one
+    `(batch, width)` tensor per state of `state_shapes(model)`, flattened layer by layer.
+    Outputs: `[logits, *final_states]`. A model with a Phased LSTM also takes `"start"`, the
+    `(batch,)` time of each window's first step, so that windows continue the stream's clock.
+    """
+    layers = {type(layer): layer for layer in model.layers}
+    if keras.layers.Embedding not in layers or "tokens" not in model.input:
+        raise UsageError(f"{model.name}: carrying states needs a model of tokens")
+    tokens = keras.Input((None,), dtype="int32", name="tokens")
+    widths = [w for layer_widths in state_shapes(model) for w in layer_widths]
+    states = [keras.Input((w,), name=f"state_{i}") for i, w in enumerate(widths)]
+    h = layers[keras.layers.Embedding](tokens)
+    inputs = {"tokens": tokens, "states": states}
+    times = None
+    if StepTimes in layers:
+        inputs["start"] = keras.Input((), name="start")
+        times = StepTimes()(h, start=inputs["start"])
+    finals, position = [], 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.RNN):
+            count = len(layer.cell.state_size) if isinstance(layer.cell.state_size, list) else 1
+            initial = states[position : position + count]
+            position += count
+            outputs = layer([h, times] if times is not None else h, initial_state=initial)
+            h, finals = outputs[0], finals + list(outputs[1:])
+        elif isinstance(layer, keras.layers.Dropout):
+            h = layer(h)
+    logits = model.get_layer("logits")(h)
+    return keras.Model(inputs, [logits, *finals])

@@ -224,6 +224,13 @@ class GrammarTask(Task):
             ) from None
         return np.array([START, *ids, END], dtype=np.int32)
 
+    end_id: ClassVar[int] = END  # generation stops at the end token
+    forbidden_ids: ClassVar[tuple[int, ...]] = (PAD, START)  # never generated
+
+    def default_prime(self) -> np.ndarray:
+        """Samples start from the start token."""
+        return np.array([START], dtype=np.int32)
+
     def decode(self, ids) -> str:
         """The characters of a token sequence, without start, end and padding."""
         return "".join(self.alphabet[i - NUM_SPECIAL] for i in ids if i >= NUM_SPECIAL)

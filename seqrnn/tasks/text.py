@@ -115,6 +115,21 @@ class TextTask(Task):
     def decode(self, ids) -> str:
         return self._corpus.decode(ids)
 
+    def encode(self, text: str) -> np.ndarray:
+        """The ids of `text`; a character outside the vocabulary is an error naming it."""
+        index = {c: i for i, c in enumerate(self.vocabulary)}
+        missing = sorted({c for c in text if c not in index})
+        if missing:
+            raise UsageError(
+                f"{''.join(missing)!r} not in the vocabulary of {self.path}; use only characters "
+                "of the training text"
+            )
+        return np.array([index[c] for c in text], dtype=np.int32)
+
+    def default_prime(self) -> np.ndarray:
+        """What samples start from without a prime: the first character of the held-out text."""
+        return np.asarray(self.part("validation")[:1], dtype=np.int32)
+
     def windows_per_pass(self, batch_size: int) -> int:
         """How many batches one pass over the training text takes."""
         length = len(self.part("train"))

@@ -41,6 +41,9 @@ class TrainConfig:
     log_every: int = 10
     eval_every: int = 200
     checkpoint_every: int = 200
+    sample_every: int = 200  # steps between samples (language models of text and grammars)
+    sample_length: int = 200  # characters per text sample (grammars stop at their end token)
+    temperature: float = 1.0  # of the samples shown during training
 
     def __post_init__(self) -> None:
         self.validate()
@@ -62,6 +65,8 @@ class TrainConfig:
             "log_every",
             "eval_every",
             "checkpoint_every",
+            "sample_every",
+            "sample_length",
             "lr_decay_steps",
         )
         for name in positive_ints:
@@ -78,6 +83,8 @@ class TrainConfig:
                 raise UsageError(
                     f"{name.replace('_', '-')} must be >= 0 (0 turns it off), got {value!r}"
                 )
+        if not (math.isfinite(self.temperature) and self.temperature >= 0):
+            raise UsageError(f"temperature must be >= 0 (0 is greedy), got {self.temperature!r}")
         if not 0 <= self.dropout < 1:
             raise UsageError(f"dropout must lie in [0, 1), got {self.dropout!r}")
 

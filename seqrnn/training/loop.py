@@ -6,21 +6,28 @@ mean) and its gradients; the gradients are summed across replicas, clipped (by v
 global norm) and applied once, in cross-replica context. The same step therefore gives the same
 update on one device and on several.
 
-Exact resume: a checkpoint holds the model, the optimizer, the step and the smooth loss; the
-data are regenerated from the seed and the first `step` batches skipped; metrics rows after
-the checkpoint are dropped. Checkpoints are written by `tf.train.CheckpointManager`, which
-replaces its index atomically, so a kill mid-write leaves the previous checkpoint as latest.
+Text read in sequential (or chunks) mode carries the recurrent state from one window to the
+next and starts from zeros at each pass over the text (truncated backpropagation through time,
+as in the seeds); each replica keeps the states of its rows of the batch.
+
+Exact resume: a checkpoint holds the model, the optimizer, the step, the smooth loss and the
+carried states; the data are regenerated from the seed and the first `step` batches skipped;
+metrics rows and samples after the checkpoint are dropped. Checkpoints are written by
+`tf.train.CheckpointManager`, which replaces its index atomically, so a kill mid-write leaves
+the previous checkpoint as latest.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from seqrnn.errors import SeqrnnError
+from seqrnn.plotting import render_curves
 from seqrnn.training.config import TrainConfig
 from seqrnn.training.runs import RunFolder
 
@@ -49,10 +56,15 @@ def make_strategy(name: str):
     """`auto`: all GPUs mirrored when there are several, else one device (GPU if present)."""
     import tensorflow as tf
 
+    if name == "multiworker":
+        if not os.environ.get("TF_CONFIG"):
+            raise SeqrnnError(
+                "--strategy multiworker reads the cluster from TF_CONFIG, which is not set; set "
+                'it on every worker (see "Several machines" in README.md)'
+            )
+        return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
-    if name == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "mirrored" or (name == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy(devices=gpus or cpus)
     return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else cpus[0])
@@ -81,10 +93,18 @@ class Summary:
     loss: float
     val_loss: float | None
     seconds: float
+    metrics: dict[str, Any]
+
+
+def _format(value: Any) -> str:
+    return "" if value is None else f"{value:.6f}"
 
 
 class Trainer:
-    """Trains `config` into `run`; reports through `on_event(kind, data)` and never prints."""
+    """Trains `config` into `run`; reports through `on_event(kind, data)` and never prints.
+
+    Events: `start` {step, steps, run}, `log` (a metrics row), `sample` {step, text}.
+    """
 
     def __init__(
         self,
@@ -102,20 +122,25 @@ class Trainer:
 
     def _build(self):
         import keras
+        import numpy as np
         import tensorflow as tf
 
-        from seqrnn.models import build_model
+        from seqrnn.generation import Generator
+        from seqrnn.models import build_model, state_shapes, with_states
         from seqrnn.tasks import make_task
+        from seqrnn.training.evaluate import Evaluator
 
         config = self.config
+        # First: a multi-worker strategy must configure the runtime before any op runs.
+        self.strategy = make_strategy(config.strategy)
         tf.config.experimental.enable_op_determinism()
         keras.utils.set_random_seed(config.seed)
         if self.task is None:
             self.task = make_task(config.task, **config.task_settings)
-        self.strategy = make_strategy(config.strategy)
+        task = self.task
         with self.strategy.scope():
             self.model = build_model(
-                self.task,
+                task,
                 config.cell,
                 units=config.units,
                 num_layers=config.layers,
@@ -123,45 +148,73 @@ class Trainer:
                 dropout=config.dropout,
                 seed=config.seed,
             )
+            self.net = with_states(self.model) if task.carries_state else self.model
             self.optimizer = make_optimizer(config)
             self.optimizer.build(self.model.trainable_variables)
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
             self.smooth = tf.Variable(math.nan, dtype=tf.float64, trainable=False, name="smooth")
+        # The carried states of every row of the global batch, for checkpoints only.
+        widths = [w for layer in state_shapes(self.model) for w in layer]
+        self.carried = [
+            tf.Variable(np.zeros((config.batch_size, w), np.float32), trainable=False)
+            for w in (widths if task.carries_state else [])
+        ]
         self.checkpoint = tf.train.Checkpoint(
-            model=self.model, optimizer=self.optimizer, step=self.step, smooth=self.smooth
+            model=self.model,
+            optimizer=self.optimizer,
+            step=self.step,
+            smooth=self.smooth,
+            carried=self.carried,
         )
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.run.checkpoints), max_to_keep=3
+        )
+        generates = task.input_kind == "tokens" and task.per_step
+        self.generator = (
+            Generator(self.model, getattr(task, "forbidden_ids", ())) if generates else None
+        )
+        self.evaluator = Evaluator(
+            self.model, task, config.batch_size, config.seed, generator=self.generator
         )
 
     def _train_step(self):
         import keras
         import tensorflow as tf
 
-        config, model, strategy = self.config, self.model, self.strategy
-        variables = model.trainable_variables
+        config, net, strategy = self.config, self.net, self.strategy
+        variables = self.model.trainable_variables
         replicas = strategy.num_replicas_in_sync
+        carry = bool(self.carried)
+        timed = carry and "start" in net.input
 
-        def replica_step(inputs, targets, weights):
+        def replica_step(inputs, targets, weights, states, start):
             context = tf.distribute.get_replica_context()
             total = context.all_reduce("sum", tf.reduce_sum(weights))
+            if carry:
+                inputs = {**inputs, "states": list(states)}
+                if timed:
+                    inputs["start"] = start
             with tf.GradientTape() as tape:
-                logits = model(inputs, training=True)
+                outputs = net(inputs, training=True)
+                logits, states = (outputs[0], outputs[1:]) if carry else (outputs, ())
                 losses = keras.losses.sparse_categorical_crossentropy(
                     targets, logits, from_logits=True
                 )
                 loss = tf.reduce_sum(losses * weights) / tf.maximum(total, 1.0)
-                if model.losses:
-                    loss += tf.add_n(model.losses) / replicas
+                if self.model.losses:
+                    loss += tf.add_n(self.model.losses) / replicas
             grads = tape.gradient(loss, variables)
             sequences = tf.cast(tf.shape(targets)[0], tf.float32)
-            return loss, grads, tf.reduce_sum(weights), sequences
+            return loss, grads, tf.reduce_sum(weights), sequences, tuple(states)
 
         # Padded batches change shape from step to step: let tf.function generalize the shapes
         # instead of tracing once per shape.
         @tf.function(reduce_retracing=True)
-        def train_step(batch):
-            loss, grads, tokens, sequences = strategy.run(replica_step, args=batch)
+        def train_step(batch, states, start):
+            inputs, targets, weights = batch
+            loss, grads, tokens, sequences, states = strategy.run(
+                replica_step, args=(inputs, targets, weights, states, start)
+            )
             loss, tokens, sequences = (
                 strategy.reduce("sum", v, axis=None) for v in (loss, tokens, sequences)
             )
@@ -172,39 +225,68 @@ class Trainer:
             if config.clip_norm:
                 grads, _ = tf.clip_by_global_norm(grads, config.clip_norm, use_norm=norm)
             self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-            return loss, norm, tokens, sequences
+            return loss, norm, tokens, sequences, states
 
         return train_step
 
-    def _eval_step(self):
-        import keras
+    def _distribute(self, arrays):
+        """Global-batch arrays as per-replica values: replica i gets its slice of the rows."""
         import tensorflow as tf
 
-        model = self.model
+        strategy = self.strategy
+        per = self.config.batch_size // strategy.num_replicas_in_sync
 
-        @tf.function(reduce_retracing=True)
-        def eval_step(inputs, targets, weights):
-            logits = model(inputs, training=False)
-            losses = keras.losses.sparse_categorical_crossentropy(targets, logits, from_logits=True)
-            return tf.reduce_sum(losses * weights), tf.reduce_sum(weights)
+        def rows(array):
+            def part(context):
+                i = context.replica_id_in_sync_group
+                return tf.constant(array[i * per : (i + 1) * per])
 
-        return eval_step
+            return strategy.experimental_distribute_values_from_function(part)
 
-    def validation_loss(self) -> float:
-        """Mean loss per weighted target on the task's validation split."""
-        total = weight = 0.0
-        eval_step = self._eval_fn
-        for inputs, targets, weights in self.task.batches(
-            "validation", self.config.batch_size, self.config.seed
-        ):
-            loss_sum, weight_sum = eval_step(inputs, targets, weights)
-            total += float(loss_sum)
-            weight += float(weight_sum)
-        return total / max(weight, 1.0)
+        return tuple(rows(a) for a in arrays)
 
-    def _save(self, step: int) -> None:
+    def _gather(self, states):
+        """Per-replica states as global-batch arrays."""
+        import numpy as np
+
+        return [
+            np.concatenate([np.asarray(v) for v in self.strategy.experimental_local_results(s)])
+            for s in states
+        ]
+
+    def validate(self, step: int) -> dict[str, Any]:
+        return self.evaluator.evaluate("validation", seed=step)
+
+    def _save(self, step: int, smooth: float | None, states) -> None:
         self.step.assign(step)
+        self.smooth.assign(math.nan if smooth is None else smooth)
+        if states is not None:
+            for variable, value in zip(self.carried, self._gather(states), strict=True):
+                variable.assign(value)
         self.manager.save(checkpoint_number=step)
+
+    def _sample(self, step: int) -> None:
+        config = self.config
+        length = config.sample_length if self.task.name == "text" else None
+        text = self.evaluator.sample(1, config.temperature, seed=step, length=length)[0]
+        self.run.append_sample(step, config.temperature, text)
+        self._summary("text", "sample", text, step)
+        self.on_event("sample", {"step": step, "text": text})
+
+    def _summary(self, kind: str, name: str, value: Any, step: int) -> None:
+        """Writes a scalar or a text to the TensorBoard event files.
+
+        With core TensorFlow ops (`tf.summary.write` and the plugin's name in the metadata):
+        `tf.summary.scalar` and `tf.summary.text` need the tensorboard package installed.
+        """
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        metadata = summary_pb2.SummaryMetadata()
+        metadata.plugin_data.plugin_name = "text" if kind == "text" else "scalars"
+        tensor = tf.constant(value, tf.string if kind == "text" else tf.float32)
+        with self.writer.as_default():
+            tf.summary.write(name, tensor, step=step, metadata=metadata)
 
     def train(self) -> Summary:
         import numpy as np
@@ -212,6 +294,7 @@ class Trainer:
 
         config, run = self.config, self.run
         self._build()
+        task = self.task
         start = 0
         if self.resume and self.manager.latest_checkpoint:
             self.checkpoint.restore(
@@ -220,27 +303,53 @@ class Trainer:
             start = int(self.step.numpy())
         if self.resume:
             run.truncate_metrics(start)
+            run.truncate_samples(start)
         else:
-            vocabulary = getattr(self.task, "vocabulary", None)
+            vocabulary = getattr(task, "vocabulary", None)
             run.config.write_text(config.to_json(vocabulary=vocabulary), encoding="utf-8")
-        dataset = self.task.dataset("train", config.batch_size, config.seed).skip(start)
+        self.writer = tf.summary.create_file_writer(str(run.tensorboard))
+        dataset = task.dataset("train", config.batch_size, config.seed).skip(start)
         options = tf.data.Options()
         options.experimental_distribute.auto_shard_policy = (
             tf.data.experimental.AutoShardPolicy.DATA
         )
         batches = iter(self.strategy.experimental_distribute_dataset(dataset.with_options(options)))
         train_step = self._train_step()
-        self._eval_fn = self._eval_step()
+        carry = bool(self.carried)
+        if carry:
+            if config.batch_size % self.strategy.num_replicas_in_sync:
+                raise SeqrnnError(
+                    f"batch size {config.batch_size} does not split evenly across "
+                    f"{self.strategy.num_replicas_in_sync} replicas; pick a multiple"
+                )
+            windows = task.windows_per_pass(config.batch_size)
+            states = self._distribute([v.numpy() for v in self.carried]) if start else None
+        else:
+            states = ()
         self.on_event("start", {"step": start, "steps": config.steps, "run": str(run.path)})
         smooth = float(self.smooth.numpy())
         smooth = None if math.isnan(smooth) else smooth
-        loss = val_loss = math.nan
+        loss = math.nan
+        validation: dict[str, Any] = {}
         began = time.perf_counter()
         tick, tick_tokens = began, 0.0
         step = start
         try:
             for step in range(start + 1, config.steps + 1):
-                loss_t, norm_t, tokens_t, sequences_t = train_step(next(batches))
+                start_time: Any = ()
+                if carry:
+                    position = (step - 1) % windows
+                    if position == 0 or states is None:  # a new pass starts from zero states
+                        states = self._distribute(
+                            [np.zeros(v.shape, np.float32) for v in self.carried]
+                        )
+                    times = np.full(config.batch_size, position * task.seq_len, np.float32)
+                    (start_time,) = self._distribute([times])
+                loss_t, norm_t, tokens_t, sequences_t, new_states = train_step(
+                    next(batches), states, start_time
+                )
+                if carry:
+                    states = new_states
                 loss, norm = float(loss_t), float(norm_t)
                 if not (math.isfinite(loss) and math.isfinite(norm)):
                     raise NonFinite(
@@ -251,47 +360,59 @@ class Trainer:
                 window = loss * float(tokens_t) / max(float(sequences_t), 1.0)
                 smooth = window if smooth is None else 0.999 * smooth + 0.001 * window
                 tick_tokens += float(tokens_t)
-                row = None
-                if step % config.log_every == 0 or step == config.steps:
+                last = step == config.steps
+                row: dict[str, Any] | None = None
+                if step % config.log_every == 0 or last:
                     now = time.perf_counter()
                     row = {
-                        "step": step,
-                        "loss": f"{loss:.6f}",
-                        "smooth_loss": f"{smooth:.6f}",
-                        "grad_norm": f"{norm:.6f}",
                         "tokens_per_s": f"{tick_tokens / max(now - tick, 1e-9):.1f}",
                         "lr": f"{float(np.asarray(self.optimizer.learning_rate)):.6g}",
                     }
                     tick, tick_tokens = now, 0.0
-                if step % config.eval_every == 0 or step == config.steps:
-                    val_loss = self.validation_loss()
-                    tick = time.perf_counter()  # tokens/s counts training time only
-                    row = row or {
-                        "step": step,
-                        "loss": f"{loss:.6f}",
-                        "smooth_loss": f"{smooth:.6f}",
-                        "grad_norm": f"{norm:.6f}",
-                    }
-                    row["val_loss"] = f"{val_loss:.6f}"
+                if step % config.eval_every == 0 or last:
+                    validation = self.validate(step)
+                    row = row or {}
+                    row.update(
+                        val_loss=_format(validation.get("loss")),
+                        val_accuracy=_format(validation.get("accuracy")),
+                        val_exact_match=_format(validation.get("exact_match")),
+                        val_valid=_format(validation.get("valid")),
+                    )
+                if self.generator is not None and (step % config.sample_every == 0 or last):
+                    self._sample(step)
                 if row is not None:
+                    row.update(
+                        step=step,
+                        loss=f"{loss:.6f}",
+                        smooth_loss=f"{smooth:.6f}",
+                        grad_norm=f"{norm:.6f}",
+                    )
                     run.append_metrics(row)
+                    for name, value in row.items():
+                        if name != "step" and value != "":
+                            self._summary("scalar", name, float(value), step)
                     self.on_event("log", {**row, "steps": config.steps})
-                if step % config.checkpoint_every == 0 or step == config.steps:
-                    self.smooth.assign(smooth)
-                    self._save(step)
+                    tick = time.perf_counter()  # tokens/s counts training time only
+                if step % config.checkpoint_every == 0 or last:
+                    self._save(step, smooth, states if carry else None)
+                if step % config.eval_every == 0 or last:
+                    render_curves(run.metrics_rows(), run.curves)
         except KeyboardInterrupt:
             if step > start:
-                self.smooth.assign(smooth if smooth is not None else math.nan)
-                self._save(step)
+                self._save(step, smooth, states if carry else None)
                 run.truncate_metrics(step)
+                run.truncate_samples(step)
             raise Interrupted(
                 f"interrupted at step {step}; checkpoint saved; continue with "
                 f"seqrnn train --resume {run.path}"
             ) from None
+        finally:
+            self.writer.flush()
         self.model.save(run.model)
         return Summary(
             step=config.steps,
             loss=loss,
-            val_loss=None if math.isnan(val_loss) else val_loss,
+            val_loss=validation.get("loss"),
             seconds=time.perf_counter() - began,
+            metrics=validation,
         )

@@ -1,7 +1,7 @@
 """The run folder: created once, locked while in use, never overwritten by accident.
 
-Layout: config.json, checkpoints/, metrics.csv, tensorboard/, model.keras, and `.lock` while a
-process trains into it.
+Layout: config.json, checkpoints/, metrics.csv, samples.txt, tensorboard/, curves.png,
+model.keras, and `.lock` while a process trains into it.
 """
 
 from __future__ import annotations
@@ -13,7 +13,19 @@ from pathlib import Path
 
 from seqrnn.errors import SeqrnnError, UsageError
 
-METRICS = ("step", "loss", "smooth_loss", "grad_norm", "tokens_per_s", "lr", "val_loss")
+METRICS = (
+    "step",
+    "loss",
+    "smooth_loss",
+    "grad_norm",
+    "tokens_per_s",
+    "lr",
+    "val_loss",
+    "val_accuracy",
+    "val_exact_match",
+    "val_valid",
+)
+SAMPLE_HEADER = "=== step {step}, temperature {temperature} ==="
 
 
 def _alive(pid: int) -> bool:
@@ -35,6 +47,8 @@ class RunFolder:
         self.checkpoints = self.path / "checkpoints"
         self.metrics = self.path / "metrics.csv"
         self.tensorboard = self.path / "tensorboard"
+        self.samples = self.path / "samples.txt"
+        self.curves = self.path / "curves.png"
         self.model = self.path / "model.keras"
         self._lock = self.path / ".lock"
         self._locked = False
@@ -116,3 +130,22 @@ class RunFolder:
             writer.writerow({key: row.get(key, "") for key in METRICS})
             stream.flush()
             os.fsync(stream.fileno())
+
+    def append_sample(self, step: int, temperature: float, text: str) -> None:
+        header = SAMPLE_HEADER.format(step=step, temperature=temperature)
+        with open(self.samples, "a", encoding="utf-8") as stream:
+            stream.write(f"{header}\n{text}\n\n")
+
+    def truncate_samples(self, step: int) -> None:
+        """Drops the samples after `step` (a resumed run draws them again)."""
+        if not self.samples.exists():
+            return
+        kept, keep = [], True
+        for line in self.samples.read_text(encoding="utf-8").splitlines(keepends=True):
+            if line.startswith("=== step ") and line.rstrip().endswith(" ==="):
+                keep = int(line.split()[2].rstrip(",")) <= step
+            if keep:
+                kept.append(line)
+        tmp = self.samples.with_suffix(".tmp")
+        tmp.write_text("".join(kept), encoding="utf-8")
+        os.replace(tmp, self.samples)

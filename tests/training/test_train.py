@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import signal
 import subprocess
@@ -85,10 +86,32 @@ def test_every_task_trains_end_to_end(tmp_path, name):
         eval_every=3,
         checkpoint_every=3,
     )
-    rows = metric_rows(tmp_path / name)
+    run = tmp_path / name
+    rows = metric_rows(run)
     assert [int(r["step"]) for r in rows] == [1, 2, 3]
     assert np.isfinite(float(rows[-1]["val_loss"]))
-    assert (tmp_path / name / "model.keras").exists()
+    assert 0.0 <= float(rows[-1]["val_accuracy"]) <= 1.0
+    assert (run / "model.keras").exists()
+    assert (run / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    tags = tensorboard_tags(run)
+    assert {"loss", "smooth_loss", "grad_norm", "val_loss"} <= tags
+    generates = name in ("text", "ndfa", "brackets", "toy")
+    assert ("sample" in tags) == generates
+    assert (run / "samples.txt").exists() == generates
+    if name in ("ndfa", "brackets", "toy"):
+        assert 0.0 <= float(rows[-1]["val_valid"]) <= 1.0
+    if name == "adder":
+        assert 0.0 <= float(rows[-1]["val_exact_match"]) <= 1.0
+
+
+def tensorboard_tags(run: Path) -> set[str]:
+    import tensorflow as tf
+
+    tags = set()
+    for path in (run / "tensorboard").glob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    return tags
 
 
 @pytest.mark.slow
@@ -120,8 +143,11 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
 
 
 @pytest.mark.slow
-def test_mirrored_over_two_cpus_gives_the_losses_of_one_device(tmp_path):
-    args = ["train", "toy", *TINY, "--steps", "20", "--seed", "1", "--dropout", "0"]
+@pytest.mark.parametrize("task", ["toy", "text"])
+def test_mirrored_over_two_cpus_gives_the_losses_of_one_device(tmp_path, task):
+    args = ["train", task, *TINY, "--steps", "20", "--seed", "1", "--dropout", "0"]
+    if task == "text":  # sequential: each replica carries the states of its streams
+        args += ["--data", str(text_file(tmp_path, 3000)), "--seq-len", "8"]
     one = seqrnn_process(*args, "--strategy", "one", "--out", str(tmp_path / "one"))
     two = seqrnn_process(
         *args, "--strategy", "mirrored", "--cpu-devices", "2", "--out", str(tmp_path / "two")
@@ -267,3 +293,195 @@ def test_cli_runner_trains_and_prints_the_result(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert '"step": 3' in result.stdout
+
+
+def text_file(tmp_path: Path, length: int = 400) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path / "text.txt"
+    path.write_text("".join(rng.choice(list("abcde \n"), size=length)), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("cell", ["lstm", "phased"])
+def test_sequential_text_carries_the_state_and_resets_it_each_pass(tmp_path, cell):
+    from seqrnn.tasks import make_task
+
+    path = text_file(tmp_path, 200)
+    settings = {"path": str(path), "seq_len": 5, "validation_fraction": 0.2}
+    task = make_task("text", **settings)
+    windows = task.windows_per_pass(4)
+    assert windows > 2
+    # A learning rate of 1e-30 leaves the weights as they were: every logged loss is then the
+    # loss of the initial model on that window, given the state the trainer carried into it.
+    train_in_process(
+        tmp_path / "run",
+        task="text",
+        task_settings=settings,
+        cell=cell,
+        optimizer="sgd",
+        lr=1e-30,
+        batch_size=4,
+        steps=2 * windows,
+        log_every=1,
+        eval_every=2 * windows,
+    )
+    losses = [float(r["loss"]) for r in metric_rows(tmp_path / "run")]
+    model = keras.models.load_model(tmp_path / "run" / "model.keras")
+    ids = task.part("train")
+    stream = (len(ids) - 1) // 4
+    tokens = np.stack([ids[b * stream : b * stream + windows * 5 + 1] for b in range(4)])
+    tokens = tokens.astype(np.int32)
+    logits = model.predict({"tokens": tokens[:, :-1]}, verbose=0)
+    per_char = keras.losses.sparse_categorical_crossentropy(
+        tokens[:, 1:], logits, from_logits=True
+    ).numpy()
+    expected = [per_char[:, w * 5 : (w + 1) * 5].mean() for w in range(windows)]
+    # Carried: window w is scored after reading windows 0..w-1 of its stream.
+    np.testing.assert_allclose(losses[:windows], expected, rtol=0, atol=2e-5)
+    # Reset at each pass: the next pass starts from zero states, as the first did.
+    np.testing.assert_allclose(losses[windows : 2 * windows], expected, rtol=0, atol=2e-5)
+    fresh = model.predict({"tokens": tokens[:, 5:11]}, verbose=0)
+    zero_state = keras.losses.sparse_categorical_crossentropy(
+        tokens[:, 6:11], fresh[:, :5], from_logits=True
+    ).numpy()
+    assert abs(zero_state.mean() - losses[1]) > 1e-4  # the carried state made a difference
+
+
+def test_a_resumed_sequential_text_run_continues_the_carried_state(tmp_path):
+    path = text_file(tmp_path, 2000)
+    settings = {
+        "task": "text",
+        "task_settings": {"path": str(path), "seq_len": 5},
+        "batch_size": 4,
+        "log_every": 1,
+        "eval_every": 100,
+        "checkpoint_every": 100,
+    }
+    train_in_process(tmp_path / "whole", steps=12, **settings)
+    train_in_process(tmp_path / "half", steps=6, **settings)
+    run = RunFolder.open(tmp_path / "half", resume=True, force=False)
+    try:
+        Trainer(
+            TrainConfig(units=8, embedding_dim=4, steps=12, **settings), run, resume=True
+        ).train()
+    finally:
+        run.unlock()
+    for x, y in zip(weights_of(tmp_path / "whole"), weights_of(tmp_path / "half"), strict=True):
+        np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
+    rows, expected = metric_rows(tmp_path / "half"), metric_rows(tmp_path / "whole")
+    assert [r["loss"] for r in rows] == [r["loss"] for r in expected]
+
+
+def test_samples_are_written_and_a_resume_draws_no_sample_twice(tmp_path):
+    settings = {"task": "ndfa", "steps": 8, "sample_every": 2, "checkpoint_every": 4}
+    train_in_process(tmp_path / "run", **settings)
+    text = (tmp_path / "run" / "samples.txt").read_text(encoding="utf-8")
+    headers = [line for line in text.splitlines() if line.startswith("=== step")]
+    assert headers == [f"=== step {s}, temperature 1.0 ===" for s in (2, 4, 6, 8)]
+    run = RunFolder(tmp_path / "run")
+    run.truncate_samples(4)  # what a resume from the checkpoint at step 4 does first
+    kept = run.samples.read_text(encoding="utf-8")
+    assert kept == text[: text.index("=== step 6")]
+
+
+def test_eval_prints_the_task_metric_and_plot_redraws_the_curves(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["train", "adder", *TINY, "--steps", "4", "--out", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(out), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["step"] == 4 and result["split"] == "test"
+    assert 0.0 <= result["exact_match"] <= result["accuracy"] <= 1.0
+    (out / "curves.png").unlink()
+    assert main(["plot", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == str(out / "curves.png")
+    assert (out / "curves.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["eval", "missing-run"], "no such run folder"),
+        (["eval", ".", "--split", "train"], "split must be test or validation"),
+        (["plot", "missing-run"], "not a run folder"),
+    ],
+)
+def test_eval_and_plot_refuse_bad_input_in_one_line(tmp_path, capsys, args, message):
+    os.chdir(tmp_path)
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]
+
+
+@pytest.mark.slow
+def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "palindrome", *TINY, "--steps", "100000", "--out", str(out)]
+    process = seqrnn_process(*args)
+    deadline = time.time() + 240
+    while (
+        time.time() < deadline
+        and len(metric_rows(out) if (out / "metrics.csv").exists() else []) < 3
+    ):
+        time.sleep(0.05)
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=120) == 130
+    err = process.stderr.read().strip().splitlines()
+    assert "interrupted at step" in err[-1] and "--resume" in err[-1]
+    assert "Traceback" not in "\n".join(err)
+    step = int(err[-1].split("interrupted at step ")[1].split(";")[0])
+    assert (out / "checkpoints" / f"ckpt-{step}.index").exists()
+    assert int(metric_rows(out)[-1]["step"]) <= step
+    assert not (out / ".lock").exists()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_local_workers_train_to_the_same_weights(tmp_path):
+    workers = [f"127.0.0.1:{free_port()}" for _ in range(2)]
+    processes = []
+    for index in range(2):
+        config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "TF_CONFIG": json.dumps(config),
+        }
+        args = ["train", "adder", *TINY, "--steps", "20", "--lr", "0.01"]
+        args += ["--strategy", "multiworker", "--out", str(tmp_path / f"w{index}")]
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cli.main", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for process in processes:
+        assert process.wait(timeout=300) == 0, process.stderr.read()[-2000:]
+    first, second = weights_of(tmp_path / "w0"), weights_of(tmp_path / "w1")
+    for x, y in zip(first, second, strict=True):
+        np.testing.assert_array_equal(x, y)
+    losses = [[r["loss"] for r in metric_rows(tmp_path / f"w{i}")] for i in range(2)]
+    assert losses[0] == losses[1] and len(losses[0]) == 4
+    assert float(losses[0][-1]) < float(losses[0][0])  # it trained
+
+
+def test_multiworker_without_tf_config_is_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    code = main(
+        ["train", "palindrome", *TINY, "--strategy", "multiworker", "--out", str(tmp_path / "r")]
+    )
+    assert code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "TF_CONFIG" in lines[0]

@@ -1,0 +1,71 @@
+"""`seqrnn eval` and `seqrnn plot`: a run's metrics on a split, and its curves as a PNG."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def evaluate(
+    run: Annotated[Path, typer.Argument(help="A run folder written by seqrnn train.")],
+    split: Annotated[str, typer.Option(help="test or validation.")] = "test",
+    samples: Annotated[
+        int, typer.Option(help="Sampled sequences for a grammar's valid fraction.")
+    ] = 100,
+    seed: Annotated[int, typer.Option(help="Seed of the sampled sequences.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Print the task's metrics on its test split (loss, accuracy and the task's own metric)."""
+    from seqrnn.errors import UsageError
+
+    if split not in ("test", "validation"):
+        raise UsageError(f"split must be test or validation, got {split!r}")
+    if samples < 0:
+        raise UsageError(f"samples must be >= 0, got {samples}")
+    from seqrnn.generation import Generator
+    from seqrnn.training.evaluate import Evaluator
+    from seqrnn.training.restore import load_run
+
+    loaded = load_run(run)
+    task, model = loaded.task, loaded.model
+    generator = None
+    if task.input_kind == "tokens" and task.per_step:
+        generator = Generator(model, getattr(task, "forbidden_ids", ()))
+    evaluator = Evaluator(model, task, loaded.config.batch_size, loaded.config.seed, generator)
+    metrics = evaluator.evaluate(split, samples=samples, seed=seed)
+    result = {"run": str(run), "step": loaded.step, "split": split, **metrics}
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{run} at step {loaded.step}: {task.name}, {split} split")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        table.add_row(key, "-" if value is None else f"{value:.6g}")
+    Console().print(table)
+
+
+def plot(
+    run: Annotated[Path, typer.Argument(help="A run folder written by seqrnn train.")],
+    out: Annotated[
+        Path | None, typer.Option(help="Where to write the PNG (default RUN/curves.png).")
+    ] = None,
+) -> None:
+    """Redraw a run's curves (loss, smooth loss, gradient norm, metric) as a PNG."""
+    from seqrnn.errors import UsageError
+    from seqrnn.plotting import render_curves
+    from seqrnn.training.runs import RunFolder
+
+    folder = RunFolder(run)
+    if not folder.path.is_dir() or not folder.config.exists():
+        raise UsageError(f"{run} is not a run folder (no config.json); give one seqrnn train wrote")
+    rows = folder.metrics_rows()
+    if not rows:
+        raise UsageError(f"{run} has no metrics yet (metrics.csv is empty or missing)")
+    typer.echo(str(render_curves(rows, out or folder.curves)))

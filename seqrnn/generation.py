@@ -1,0 +1,210 @@
+"""In-graph generation with a token model's own layers: one step at a time, states carried.
+
+`Generator(model)` takes the embedding, the recurrent cells and the head of a model from
+`seqrnn.models.build_model` (tokens in, logits per step out) and runs them step by step inside
+`tf.function`s, so that a whole sample is one graph call (no Python per character) and the same
+graph can be exported in a SavedModel.
+
+Drawing a token from logits (`choose`):
+- temperature 0 is greedy (argmax); otherwise the logits are divided by the temperature;
+- `top_k` > 0 keeps the k most likely tokens (0: all);
+- `top_p` < 1 keeps the smallest set of most likely tokens whose probabilities add up to at least
+  `top_p` (nucleus sampling; 1: all);
+- the draw uses stateless random numbers: step i of a call uses `fold_in(seed, i)`, so the same
+  seed gives the same samples in any process.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from seqrnn.errors import UsageError
+from seqrnn.layers import PhasedLSTM
+
+#: The longest sample one call may ask for.
+MAX_LENGTH = 100_000
+
+
+def choose(logits, temperature, top_k, top_p, seed):
+    """Draws one token id per row of `logits` (rows, vocab); see the module doc for the rules."""
+    logits = tf.cast(logits, tf.float32)
+    vocab = tf.shape(logits)[-1]
+    greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
+    scaled = logits / tf.maximum(temperature, 1e-6)
+    k = tf.where(top_k > 0, tf.minimum(top_k, vocab), vocab)
+    kth = tf.math.top_k(scaled, k=k).values[:, -1:]
+    scaled = tf.where(scaled < kth, -float("inf"), scaled)
+    ordered = tf.sort(scaled, axis=-1, direction="DESCENDING")
+    before = tf.cumsum(tf.nn.softmax(ordered), axis=-1, exclusive=True)
+    # The smallest logit still kept: the first token is always kept (before = 0 < top_p).
+    floor = tf.reduce_min(tf.where(before < top_p, ordered, float("inf")), axis=-1, keepdims=True)
+    scaled = tf.where(scaled < floor, -float("inf"), scaled)
+    sampled = tf.cast(tf.random.stateless_categorical(scaled, 1, seed=seed)[:, 0], tf.int32)
+    return tf.where(temperature > 0.0, sampled, greedy)
+
+
+class Generator(tf.Module):
+    """Runs a token model one step at a time.
+
+    Args:
+        model: A model of `build_model` whose input is `"tokens"` and whose output is one row of
+            logits per step (a language model of text or of a grammar).
+        forbidden: Token ids never generated (a grammar's padding and start tokens).
+    """
+
+    def __init__(self, model: keras.Model, forbidden: tuple[int, ...] = ()) -> None:
+        super().__init__(name="generator")
+        if "tokens" not in model.input or len(model.output.shape) != 3:
+            raise UsageError(
+                f"{model.name}: generation needs a model that reads tokens and predicts the next "
+                "token at every step (the text and grammar tasks)"
+            )
+        self.embedding = next(x for x in model.layers if isinstance(x, keras.layers.Embedding))
+        self.recurrent = [x for x in model.layers if isinstance(x, keras.layers.RNN)]
+        self.head = model.get_layer("logits")
+        self.forbidden = tuple(int(i) for i in forbidden)
+        self.timed = isinstance(self.recurrent[0], PhasedLSTM)
+        self.counts = []
+        self.widths = []
+        for layer in self.recurrent:
+            size = layer.cell.state_size
+            size = list(size) if isinstance(size, (list, tuple)) else [size]
+            self.counts.append(len(size))
+            self.widths.extend(size)
+
+    def initial_states(self, batch):
+        return [tf.zeros([batch, w], self.head.compute_dtype) for w in self.widths]
+
+    def step(self, tokens, states, time):
+        """Logits after `tokens` (batch,) given `states`; `time` is the step's timestamp."""
+        # The embedding's table directly: the layer would attach its padding mask to x.
+        x = tf.gather(self.embedding.embeddings, tokens)
+        new_states, position = [], 0
+        for layer, count in zip(self.recurrent, self.counts, strict=True):
+            cell = layer.cell
+            if self.timed:
+                t = tf.fill([tf.shape(tokens)[0], 1], tf.cast(time, tf.float32))
+                x = tf.concat([x, cell.phase(t)], axis=-1)
+            x, layer_states = cell(x, list(states[position : position + count]), training=False)
+            position += count
+            layer_states = layer_states if isinstance(layer_states, (list, tuple)) else [x]
+            new_states.extend(layer_states)
+        logits = self.head(x)
+        if self.forbidden:
+            banned = tf.reduce_any(
+                tf.equal(tf.range(tf.shape(logits)[-1])[:, None], list(self.forbidden)), axis=-1
+            )
+            logits = tf.where(banned, tf.cast(-1e9, logits.dtype), logits)
+        return logits, new_states
+
+    def run_prime(self, prime, num_samples):
+        """States and last logits after reading the non-empty `prime` (P,) in `num_samples` rows."""
+        states = self.initial_states(num_samples)
+        logits = tf.zeros([num_samples, self.head.units], self.head.compute_dtype)
+
+        def body(i, logits, *states):
+            tokens = tf.fill([num_samples], prime[i])
+            logits, states = self.step(tokens, list(states), tf.cast(i, tf.float32))
+            return (i + 1, logits, *states)
+
+        _, logits, *states = tf.while_loop(
+            lambda i, *_: i < tf.shape(prime)[0], body, (tf.constant(0), logits, *states)
+        )
+        return logits, states
+
+    def generate_ids(self, prime, length, temperature, top_k, top_p, seed, num_samples, stop_id):
+        """`num_samples` continuations of `prime`, each up to `length` tokens.
+
+        Returns:
+            `(ids, lengths)`: ids `(num_samples, length)` int32 and the length of each sample,
+            which ends before its first `stop_id` (pass -1 for no stop token).
+        """
+        logits, states = self.run_prime(prime, num_samples)
+        start = tf.shape(prime)[0]
+        ids = tf.TensorArray(tf.int32, size=length, element_shape=[None])
+        done = tf.zeros([num_samples], tf.bool)
+        lengths = tf.zeros([num_samples], tf.int32)
+
+        def cond(i, ids, done, lengths, logits, *states):
+            return tf.logical_and(i < length, tf.logical_not(tf.reduce_all(done)))
+
+        def body(i, ids, done, lengths, logits, *states):
+            step_seed = tf.random.experimental.stateless_fold_in(seed, tf.cast(i, tf.int64))
+            token = choose(logits, temperature, top_k, top_p, step_seed)
+            token = tf.where(done, stop_id, token)
+            ids = ids.write(i, token)
+            done = tf.logical_or(done, tf.equal(token, stop_id))
+            lengths = lengths + tf.cast(tf.logical_not(done), tf.int32)
+            logits, states = self.step(token, list(states), tf.cast(start + i, tf.float32))
+            return (i + 1, ids, done, lengths, logits, *states)
+
+        i, ids, done, lengths, *_ = tf.while_loop(
+            cond, body, (tf.constant(0), ids, done, lengths, logits, *states)
+        )
+        # Samples that all stopped early leave the rest of the array unwritten: fill with stop_id.
+        filled = tf.transpose(ids.stack()[:i])
+        pad = tf.fill([num_samples, length - i], stop_id)
+        return tf.concat([filled, pad], axis=1), lengths
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None], tf.int32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.float32),
+            tf.TensorSpec([2], tf.int64),
+            tf.TensorSpec([], tf.int32),
+            tf.TensorSpec([], tf.int32),
+        ]
+    )
+    def generate(self, prime, length, temperature, top_k, top_p, seed, num_samples, stop_id):
+        return self.generate_ids(
+            prime, length, temperature, top_k, top_p, seed, num_samples, stop_id
+        )
+
+
+def check_sampling(
+    length: int, temperature: float, top_k: int = 0, top_p: float = 1.0, num_samples: int = 1
+) -> None:
+    """Refuses sampling settings outside their ranges, naming the setting and the range."""
+    if not 0 <= length <= MAX_LENGTH:
+        raise UsageError(f"length must lie in 0..{MAX_LENGTH}, got {length}")
+    if not temperature >= 0:
+        raise UsageError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
+    if top_k < 0:
+        raise UsageError(f"top-k must be >= 0 (0 keeps every token), got {top_k}")
+    if not 0 < top_p <= 1:
+        raise UsageError(f"top-p must lie in (0, 1] (1 keeps every token), got {top_p}")
+    if num_samples < 1:
+        raise UsageError(f"num-samples must be >= 1, got {num_samples}")
+
+
+def sample_texts(
+    generator: Generator,
+    task,
+    prime_ids,
+    length: int,
+    temperature: float = 1.0,
+    num_samples: int = 1,
+    seed: tuple[int, int] = (0, 0),
+    top_k: int = 0,
+    top_p: float = 1.0,
+) -> list[str]:
+    """Decoded samples of `task` (text or grammar): the prime is not repeated in the output."""
+    check_sampling(length, temperature, top_k, top_p, num_samples)
+    stop = getattr(task, "end_id", -1)
+    ids, lengths = generator.generate(
+        tf.constant(prime_ids, tf.int32),
+        tf.constant(length, tf.int32),
+        tf.constant(temperature, tf.float32),
+        tf.constant(top_k, tf.int32),
+        tf.constant(top_p, tf.float32),
+        tf.constant(seed, tf.int64),
+        tf.constant(num_samples, tf.int32),
+        tf.constant(stop, tf.int32),
+    )
+    return [
+        task.decode(row[:n]) for row, n in zip(ids.numpy(), lengths.numpy().tolist(), strict=True)
+    ]

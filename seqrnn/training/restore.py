@@ -1,0 +1,67 @@
+"""Loading a run folder back: its settings, its task and its model at the latest checkpoint."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from seqrnn.errors import UsageError
+from seqrnn.training.config import TrainConfig
+from seqrnn.training.runs import RunFolder
+
+
+@dataclass
+class LoadedRun:
+    folder: RunFolder
+    config: TrainConfig
+    task: Any
+    model: Any  # keras.Model with the weights of the latest checkpoint
+    step: int
+
+
+def load_run(path: str | os.PathLike) -> LoadedRun:
+    """The model of a run at its latest checkpoint (or its model.keras when it has none)."""
+    import keras
+    import tensorflow as tf
+
+    from seqrnn.models import build_model
+    from seqrnn.tasks import make_task
+
+    folder = RunFolder(path)
+    if not folder.path.is_dir():
+        raise UsageError(f"{folder.path}: no such run folder; give a folder seqrnn train wrote")
+    if not folder.config.exists():
+        raise UsageError(f"{folder.path} is not a run folder (no config.json)")
+    try:
+        config = TrainConfig.load(folder.config)
+        saved_vocabulary = json.loads(folder.config.read_text(encoding="utf-8")).get("vocabulary")
+    except (ValueError, TypeError) as error:
+        raise UsageError(f"{folder.config}: unreadable ({error})") from None
+    task = make_task(config.task, **config.task_settings)
+    vocabulary = getattr(task, "vocabulary", None)
+    known = saved_vocabulary is not None and vocabulary is not None
+    if known and list(saved_vocabulary) != list(vocabulary):
+        raise UsageError(
+            f"{config.task_settings.get('path', config.task)} has changed since the run was "
+            "trained (its vocabulary differs); restore the file the run was trained on"
+        )
+    latest = tf.train.latest_checkpoint(str(folder.checkpoints))
+    if latest is None:
+        if folder.model.exists():
+            model = keras.models.load_model(folder.model)
+            return LoadedRun(folder, config, task, model, config.steps)
+        raise UsageError(f"{folder.path} has no checkpoint yet; train it first")
+    model = build_model(
+        task,
+        config.cell,
+        units=config.units,
+        num_layers=config.layers,
+        embedding_dim=config.embedding_dim,
+        dropout=config.dropout,
+        seed=config.seed,
+    )
+    step = tf.Variable(0, dtype=tf.int64)
+    tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial()
+    return LoadedRun(folder, config, task, model, int(step.numpy()))
