@@ -270,22 +270,14 @@ def check_run(
     import keras
     import tensorflow as tf
 
-    from seqrnn.models import build_model
-    from seqrnn.training.restore import load_run
+    from seqrnn.training.restore import build_run_model, load_run
 
     loaded = load_run(path)
     config, task = loaded.config, loaded.task
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy("float64")
     try:
-        model = build_model(
-            task,
-            config.cell,
-            units=config.units,
-            num_layers=config.layers,
-            embedding_dim=config.embedding_dim,
-            dropout=0.0,
-        )
+        model = build_run_model(config, task, dropout=0.0)
     finally:
         keras.config.set_dtype_policy(previous)
     model.set_weights([np.asarray(w, np.float64) for w in loaded.model.get_weights()])

@@ -126,9 +126,10 @@ class Trainer:
         import tensorflow as tf
 
         from seqrnn.generation import Generator
-        from seqrnn.models import build_model, state_shapes, with_states
+        from seqrnn.models import state_shapes, with_states
         from seqrnn.tasks import make_task
         from seqrnn.training.evaluate import Evaluator
+        from seqrnn.training.restore import build_run_model
 
         config = self.config
         # First: a multi-worker strategy must configure the runtime before any op runs.
@@ -139,15 +140,7 @@ class Trainer:
             self.task = make_task(config.task, **config.task_settings)
         task = self.task
         with self.strategy.scope():
-            self.model = build_model(
-                task,
-                config.cell,
-                units=config.units,
-                num_layers=config.layers,
-                embedding_dim=config.embedding_dim,
-                dropout=config.dropout,
-                seed=config.seed,
-            )
+            self.model = build_run_model(config, task)
             self.net = with_states(self.model) if task.carries_state else self.model
             self.optimizer = make_optimizer(config)
             self.optimizer.build(self.model.trainable_variables)

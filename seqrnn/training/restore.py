@@ -21,12 +21,26 @@ class LoadedRun:
     step: int
 
 
+def build_run_model(config: TrainConfig, task: Any, **overrides: Any):
+    """The model `config` describes (`overrides` replace build_model arguments, e.g. dropout)."""
+    from seqrnn.models import build_model
+
+    arguments = {
+        "units": config.units,
+        "num_layers": config.layers,
+        "embedding_dim": config.embedding_dim,
+        "dropout": config.dropout,
+        "seed": config.seed,
+        **overrides,
+    }
+    return build_model(task, config.cell, **arguments)
+
+
 def load_run(path: str | os.PathLike) -> LoadedRun:
     """The model of a run at its latest checkpoint (or its model.keras when it has none)."""
     import keras
     import tensorflow as tf
 
-    from seqrnn.models import build_model
     from seqrnn.tasks import make_task
 
     folder = RunFolder(path)
@@ -53,15 +67,7 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
             model = keras.models.load_model(folder.model)
             return LoadedRun(folder, config, task, model, config.steps)
         raise UsageError(f"{folder.path} has no checkpoint yet; train it first")
-    model = build_model(
-        task,
-        config.cell,
-        units=config.units,
-        num_layers=config.layers,
-        embedding_dim=config.embedding_dim,
-        dropout=config.dropout,
-        seed=config.seed,
-    )
+    model = build_run_model(config, task)
     step = tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial()
     return LoadedRun(folder, config, task, model, int(step.numpy()))
