@@ -28,12 +28,14 @@ _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _register_commands() -> None:
-    from cli import data, evaluate, gradcheck, tasks, train
+    from cli import data, evaluate, export, gradcheck, tasks, train
 
     app.command()(train.train)
     app.command(name="eval")(evaluate.evaluate)
     app.command()(evaluate.plot)
     app.command()(gradcheck.gradcheck)
+    app.command()(export.export)
+    app.command()(export.sample)
     app.command()(tasks.tasks)
     app.add_typer(data.app, name="data")
 

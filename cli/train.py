@@ -84,6 +84,9 @@ def train(
         Path | None, typer.Option(help="Continue this run folder exactly where it stopped.")
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
+    export: Annotated[
+        bool, typer.Option(help="Export the model to saved_models/<run name> at the end.")
+    ] = True,
 ) -> None:
     """Train a recurrent model on a task into a run folder.
 
@@ -142,6 +145,23 @@ def train(
         _run(config, run, resume is not None, cpu_devices, task_object)
     finally:
         run.unlock()
+    if export:
+        _export(run.path, replace=force or resume is not None)
+
+
+def _export(path: Path, replace: bool) -> None:
+    from seqrnn.export import export_run
+
+    target = Path("saved_models") / path.resolve().name
+    if target.exists() and any(target.iterdir()) and not replace:
+        typer.echo(
+            f"seqrnn: {target} exists and is kept; export this run with "
+            f"seqrnn export {path} --out ANOTHER_FOLDER",
+            err=True,
+        )
+        return
+    export_run(path, target, force=True)
+    typer.echo(f"exported to {target}", err=True)
 
 
 def _run(config, run, resume: bool, cpu_devices: int, task) -> None:

@@ -44,6 +44,12 @@ def choose(logits, temperature, top_k, top_p, seed):
     return tf.where(temperature > 0.0, sampled, greedy)
 
 
+def _dynamic(count):
+    """`count` as a tensor whose value shape inference cannot see: loops over `count` rows then
+    keep an unknown batch size instead of failing when a constant count meets (None, ...)."""
+    return tf.raw_ops.PlaceholderWithDefault(input=tf.cast(count, tf.int32), shape=[])
+
+
 class Generator(tf.Module):
     """Runs a token model one step at a time.
 
@@ -100,6 +106,7 @@ class Generator(tf.Module):
 
     def run_prime(self, prime, num_samples):
         """States and last logits after reading the non-empty `prime` (P,) in `num_samples` rows."""
+        num_samples = _dynamic(num_samples)
         states = self.initial_states(num_samples)
         logits = tf.zeros([num_samples, self.head.units], self.head.compute_dtype)
 
@@ -120,6 +127,7 @@ class Generator(tf.Module):
             `(ids, lengths)`: ids `(num_samples, length)` int32 and the length of each sample,
             which ends before its first `stop_id` (pass -1 for no stop token).
         """
+        num_samples = _dynamic(num_samples)
         logits, states = self.run_prime(prime, num_samples)
         start = tf.shape(prime)[0]
         ids = tf.TensorArray(tf.int32, size=length, element_shape=[None])

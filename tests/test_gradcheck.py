@@ -123,6 +123,7 @@ def test_cli_passes_writes_json_and_exits_0(tmp_path, capsys):
 def test_a_trained_run_is_checked_in_float64(tmp_path, capsys):
     out = tmp_path / "run"
     args = ["train", "ndfa", "--units", "6", "--embedding-dim", "3", "--batch-size", "4"]
+    args += ["--no-export"]
     assert main([*args, "--steps", "3", "--out", str(out)]) == 0
     capsys.readouterr()
     assert main(["gradcheck", "--run", str(out), "--elements", "5"]) == 0

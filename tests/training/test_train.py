@@ -26,6 +26,7 @@ pytestmark = pytest.mark.tf_only
 runner = CliRunner()
 SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TINY = ["--units", "8", "--embedding-dim", "4", "--batch-size", "8", "--log-every", "5"]
+TINY += ["--no-export"]
 
 
 def weights_of(run: Path) -> list[np.ndarray]:
@@ -129,7 +130,7 @@ def test_killed_and_resumed_run_ends_like_an_uninterrupted_one(tmp_path):
     killed.send_signal(signal.SIGKILL)
     killed.wait(timeout=60)
     assert not (tmp_path / "killed" / "model.keras").exists()  # it really did not finish
-    resumed = seqrnn_process("train", "--resume", str(tmp_path / "killed"))
+    resumed = seqrnn_process("train", "--resume", str(tmp_path / "killed"), "--no-export")
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()[-2000:]
     for x, y in zip(weights_of(tmp_path / "whole"), weights_of(tmp_path / "killed"), strict=True):
         np.testing.assert_allclose(x, y, rtol=0, atol=1e-6)
@@ -485,3 +486,17 @@ def test_multiworker_without_tf_config_is_one_line(tmp_path, capsys, monkeypatch
     assert code == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "TF_CONFIG" in lines[0]
+
+
+def test_a_finished_run_is_exported_to_saved_models(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "brackets", "--units", "6", "--embedding-dim", "3", "--steps", "2"]
+    assert main([*args, "--out", "runs/b"]) == 0
+    assert (tmp_path / "saved_models" / "b" / "saved_model.pb").exists()
+    assert "exported to saved_models/b" in capsys.readouterr().err
+    # A second run of the same name keeps the export that is there and says so.
+    marker = tmp_path / "saved_models" / "b" / "assets" / "seqrnn.json"
+    before = marker.read_bytes()
+    assert main([*args, "--out", "other/b"]) == 0
+    assert "saved_models/b exists and is kept" in capsys.readouterr().err
+    assert marker.read_bytes() == before

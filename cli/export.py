@@ -1,0 +1,136 @@
+"""`seqrnn export` and `seqrnn sample`: a run as a SavedModel, and samples from either."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def export(
+    run: Annotated[Path, typer.Argument(help="A run folder written by seqrnn train.")],
+    out: Annotated[
+        Path | None, typer.Option(help="SavedModel folder (default saved_models/<run name>).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+) -> None:
+    """Export a run as a TensorFlow SavedModel that generates in-graph (needs only TF)."""
+    from seqrnn.export import export_run
+
+    target = export_run(run, out or Path("saved_models") / Path(run).resolve().name, force=force)
+    typer.echo(str(target))
+
+
+def sample(
+    model: Annotated[Path, typer.Argument(help="A SavedModel from seqrnn export, or a run.")],
+    prime: Annotated[str | None, typer.Option(help="Text the samples continue.")] = None,
+    length: Annotated[int, typer.Option(help="Characters per sample (at most 100000).")] = 200,
+    temperature: Annotated[
+        list[float] | None,
+        typer.Option(help="Temperature, repeatable (0 = greedy; default 1).", show_default=False),
+    ] = None,
+    top_k: Annotated[int, typer.Option(help="Keep the k most likely characters (0 = all).")] = 0,
+    top_p: Annotated[float, typer.Option(help="Nucleus: keep this much probability.")] = 1.0,
+    num_samples: Annotated[int, typer.Option(help="Samples per temperature.")] = 1,
+    seed: Annotated[int, typer.Option(help="Same seed, same samples.")] = 0,
+    output: Annotated[
+        Path | None, typer.Option(help="Write the samples to this new file instead.")
+    ] = None,
+) -> None:
+    """Print samples of a text or grammar model; several --temperature values compare them."""
+    from seqrnn.errors import UsageError
+    from seqrnn.generation import check_sampling
+
+    temperatures = temperature or [1.0]
+    for value in temperatures:
+        check_sampling(length, value, top_k, top_p, num_samples)
+    if output is not None and output.exists():
+        raise UsageError(f"{output} already exists; choose another --output file")
+    if (model / "config.json").exists() and not (model / "saved_model.pb").exists():
+        results = _sample_run(model, prime, length, temperatures, top_k, top_p, num_samples, seed)
+    else:
+        results = _sample_saved(model, prime, length, temperatures, top_k, top_p, num_samples, seed)
+    several = len(temperatures) > 1 or num_samples > 1
+    lines = []
+    for value, texts in zip(temperatures, results, strict=True):
+        for index, text in enumerate(texts):
+            if several:
+                lines.append(f"--- temperature {value:g}, sample {index + 1} ---")
+            lines.append(text)
+    text = "\n".join(lines) + "\n"
+    if output is not None:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {len(lines)} lines to {output}", err=True)
+    else:
+        typer.echo(text, nl=False)
+
+
+def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples, seed):
+    import tensorflow as tf
+
+    from seqrnn.errors import UsageError
+    from seqrnn.export import read_marker
+
+    marker = read_marker(folder)
+    if not marker.get("generates"):
+        raise UsageError(
+            f"{folder} holds a {marker['task']} model, which does not generate text; use its "
+            "serving_default signature"
+        )
+    prime = marker.get("default_prime", "") if prime is None else prime
+    known = set(marker["vocabulary"])
+    unknown = sorted({c for c in prime if c not in known})
+    if unknown:
+        raise UsageError(
+            f"the prime holds characters outside the model's vocabulary: {''.join(unknown)!r}; "
+            "use only characters of the training text"
+        )
+    if marker["task"] == "text" and not prime:
+        raise UsageError("a text model needs a non-empty --prime to start from")
+    loaded = tf.saved_model.load(str(folder))  # kept referenced while its signature runs
+    generate = loaded.signatures["generate"]
+    results = []
+    for value in temperatures:
+        out = generate(
+            prime=tf.constant(prime),
+            length=tf.constant(length, tf.int32),
+            temperature=tf.constant(value, tf.float32),
+            top_k=tf.constant(top_k, tf.int32),
+            top_p=tf.constant(top_p, tf.float32),
+            seed=tf.constant([seed, 0], tf.int64),
+            num_samples=tf.constant(num_samples, tf.int32),
+        )["samples"]
+        results.append([prime + s.decode("utf-8") for s in out.numpy()])
+    return results
+
+
+def _sample_run(run, prime, length, temperatures, top_k, top_p, num_samples, seed):
+    from seqrnn.errors import UsageError
+    from seqrnn.generation import Generator, sample_texts
+    from seqrnn.training.restore import load_run
+
+    loaded = load_run(run)
+    task = loaded.task
+    if not (task.input_kind == "tokens" and task.per_step):
+        raise UsageError(f"{run} trained a {task.name} model, which does not generate text")
+    generator = Generator(loaded.model, getattr(task, "forbidden_ids", ()))
+    if prime is None:
+        ids, prime = task.default_prime(), ""
+        if task.name == "text":
+            prime = task.decode(ids)
+    elif task.name == "text":
+        if not prime:
+            raise UsageError("a text model needs a non-empty --prime to start from")
+        ids = task.encode(prime)
+    else:
+        ids = list(task.default_prime()) + list(task.encode(prime)[1:-1])
+    return [
+        [
+            prime + text
+            for text in sample_texts(
+                generator, task, ids, length, value, num_samples, (seed, 0), top_k, top_p
+            )
+        ]
+        for value in temperatures
+    ]
