@@ -25,15 +25,13 @@ def evaluate(
         raise UsageError(f"split must be test or validation, got {split!r}")
     if samples < 0:
         raise UsageError(f"samples must be >= 0, got {samples}")
-    from seqrnn.generation import Generator
+    from seqrnn.generation import generator_for
     from seqrnn.training.evaluate import Evaluator
     from seqrnn.training.restore import load_run
 
     loaded = load_run(run)
     task, model = loaded.task, loaded.model
-    generator = None
-    if task.input_kind == "tokens" and task.per_step:
-        generator = Generator(model, getattr(task, "forbidden_ids", ()))
+    generator = generator_for(model, task)
     evaluator = Evaluator(model, task, loaded.config.batch_size, loaded.config.seed, generator)
     metrics = evaluator.evaluate(split, samples=samples, seed=seed)
     result = {"run": str(run), "step": loaded.step, "split": split, **metrics}

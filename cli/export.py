@@ -107,14 +107,14 @@ def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples
 
 def _sample_run(run, prime, length, temperatures, top_k, top_p, num_samples, seed):
     from seqrnn.errors import UsageError
-    from seqrnn.generation import Generator, sample_texts
+    from seqrnn.generation import generator_for, sample_texts
     from seqrnn.training.restore import load_run
 
     loaded = load_run(run)
     task = loaded.task
-    if not (task.input_kind == "tokens" and task.per_step):
+    generator = generator_for(loaded.model, task)
+    if generator is None:
         raise UsageError(f"{run} trained a {task.name} model, which does not generate text")
-    generator = Generator(loaded.model, getattr(task, "forbidden_ids", ()))
     if prime is None:
         ids, prime = task.default_prime(), ""
         if task.name == "text":

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from seqrnn.errors import SeqrnnError, UsageError
-from seqrnn.generation import MAX_LENGTH
+from seqrnn.generation import MAX_LENGTH, generates, generator_for
 
 #: What identifies a seqrnn SavedModel: this file inside its assets.
 MARKER = "seqrnn.json"
@@ -39,9 +39,7 @@ MARKER = "seqrnn.json"
 def _generation_signatures(archive, model, task, vocabulary: list[str]) -> None:
     import tensorflow as tf
 
-    from seqrnn.generation import Generator
-
-    generator = Generator(model, getattr(task, "forbidden_ids", ()))
+    generator = generator_for(model, task)
     grammar = hasattr(task, "end_id")
     stop = task.end_id if grammar else -1
     vocab = tf.constant(vocabulary)
@@ -220,7 +218,7 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = Fal
     vocabulary = list(vocabulary) if vocabulary is not None else [str(d) for d in range(10)]
     archive = keras.export.ExportArchive()
     archive.track(model)
-    if task.input_kind == "tokens" and task.per_step:
+    if generates(task):
         _generation_signatures(archive, model, task, vocabulary)
     else:
         _task_signature(archive, model, task)
@@ -242,7 +240,7 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = Fal
             "task": task.name,
             "default_prime": prime,
             "step": loaded.step,
-            "generates": task.input_kind == "tokens" and task.per_step,
+            "generates": generates(task),
             "max_length": MAX_LENGTH,
         }
         (assets / MARKER).write_text(json.dumps(marker), encoding="utf-8")

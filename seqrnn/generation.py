@@ -212,6 +212,16 @@ class Generator(tf.Module):
         )
 
 
+def generates(task) -> bool:
+    """Whether a task's models generate text: they read tokens and predict every next one."""
+    return task.input_kind == "tokens" and task.per_step
+
+
+def generator_for(model: keras.Model, task) -> Generator | None:
+    """The generator of a task's model (grammars never draw padding or start), or None."""
+    return Generator(model, getattr(task, "forbidden_ids", ())) if generates(task) else None
+
+
 def check_sampling(
     length: int, temperature: float, top_k: int = 0, top_p: float = 1.0, num_samples: int = 1
 ) -> None:

@@ -86,6 +86,19 @@ def run_without_seqrnn(model: Path, prime: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def generate(loaded, prime="", length=100, temperature=1.0, seed=(0, 0), num_samples=1):
+    """The `generate` signature with top_k and top_p off; the samples as bytes."""
+    return loaded.signatures["generate"](
+        prime=tf.constant(prime),
+        length=tf.constant(length),
+        temperature=tf.constant(temperature),
+        top_k=tf.constant(0),
+        top_p=tf.constant(1.0),
+        seed=tf.constant(seed, tf.int64),
+        num_samples=tf.constant(num_samples),
+    )["samples"].numpy()
+
+
 def greedy_with_keras(run: Path, prime: str, length: int) -> str:
     import keras
 
@@ -116,15 +129,7 @@ def test_the_export_generates_in_a_process_without_seqrnn(text_export):
 def test_grammar_samples_stop_at_the_end_token(grammar_export):
     _, model = grammar_export
     loaded = tf.saved_model.load(str(model))
-    samples = loaded.signatures["generate"](
-        prime=tf.constant(""),
-        length=tf.constant(300),
-        temperature=tf.constant(1.0),
-        top_k=tf.constant(0),
-        top_p=tf.constant(1.0),
-        seed=tf.constant([0, 1], tf.int64),
-        num_samples=tf.constant(32),
-    )["samples"].numpy()
+    samples = generate(loaded, length=300, seed=(0, 1), num_samples=32)
     assert all(set(s.decode()) <= set("abcklmsuvw!") for s in samples)
     assert any(len(s) < 300 for s in samples)  # some ended at the end token
     served = loaded.signatures["serving_default"](
@@ -150,15 +155,7 @@ def test_step_signature_continues_like_generate(text_export):
         states = {k: v for k, v in out.items() if k.startswith("state_")}
         token = int(np.argmax(out["logits"].numpy()[0]))
         text += vocabulary[token]
-    greedy = loaded.signatures["generate"](
-        prime=tf.constant("a"),
-        length=tf.constant(30),
-        temperature=tf.constant(0.0),
-        top_k=tf.constant(0),
-        top_p=tf.constant(1.0),
-        seed=tf.constant([0, 0], tf.int64),
-        num_samples=tf.constant(1),
-    )["samples"].numpy()[0]
+    greedy = generate(loaded, prime="a", length=30, temperature=0.0)[0]
     assert greedy.decode() == text
 
 

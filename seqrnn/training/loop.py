@@ -125,7 +125,7 @@ class Trainer:
         import numpy as np
         import tensorflow as tf
 
-        from seqrnn.generation import Generator
+        from seqrnn.generation import generator_for
         from seqrnn.models import state_shapes, with_states
         from seqrnn.tasks import make_task
         from seqrnn.training.evaluate import Evaluator
@@ -162,10 +162,7 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.run.checkpoints), max_to_keep=3
         )
-        generates = task.input_kind == "tokens" and task.per_step
-        self.generator = (
-            Generator(self.model, getattr(task, "forbidden_ids", ())) if generates else None
-        )
+        self.generator = generator_for(self.model, task)
         self.evaluator = Evaluator(
             self.model, task, config.batch_size, config.seed, generator=self.generator
         )

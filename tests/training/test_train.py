@@ -38,8 +38,8 @@ def metric_rows(run: Path) -> list[dict]:
         return list(csv.DictReader(stream))
 
 
-def seqrnn_process(*args: str) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+def seqrnn_process(*args: str, env: dict | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
     return subprocess.Popen(
         [sys.executable, "-m", "cli.main", *args],
         cwd=ROOT,
@@ -450,24 +450,9 @@ def test_two_local_workers_train_to_the_same_weights(tmp_path):
     processes = []
     for index in range(2):
         config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "TF_CPP_MIN_LOG_LEVEL": "3",
-            "TF_CONFIG": json.dumps(config),
-        }
         args = ["train", "adder", *TINY, "--steps", "20", "--lr", "0.01"]
         args += ["--strategy", "multiworker", "--out", str(tmp_path / f"w{index}")]
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "cli.main", *args],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-        )
+        processes.append(seqrnn_process(*args, env={"TF_CONFIG": json.dumps(config)}))
     for process in processes:
         assert process.wait(timeout=300) == 0, process.stderr.read()[-2000:]
     first, second = weights_of(tmp_path / "w0"), weights_of(tmp_path / "w1")

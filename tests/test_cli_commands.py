@@ -1,0 +1,60 @@
+"""Every command added with the training loop, through Typer's CliRunner: one success each and
+a bad input that Typer itself refuses (exit 2, usage shown)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app, main
+
+pytestmark = pytest.mark.tf_only
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("cli") / "run"
+    args = ["train", "ndfa", "--units", "6", "--embedding-dim", "3", "--batch-size", "4"]
+    assert main([*args, "--steps", "3", "--no-export", "--out", str(out)]) == 0
+    return out
+
+
+def test_eval_plot_export_and_sample_succeed(run, tmp_path):
+    result = runner.invoke(app, ["eval", str(run), "--json", "--samples", "5"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["step"] == 3
+    result = runner.invoke(app, ["plot", str(run), "--out", str(tmp_path / "c.png")])
+    assert result.exit_code == 0 and (tmp_path / "c.png").exists()
+    result = runner.invoke(app, ["export", str(run), "--out", str(tmp_path / "model")])
+    assert result.exit_code == 0 and (tmp_path / "model" / "saved_model.pb").exists()
+    result = runner.invoke(app, ["sample", str(tmp_path / "model"), "--num-samples", "2"])
+    assert result.exit_code == 0 and "--- temperature 1, sample 2 ---" in result.stdout
+
+
+def test_gradcheck_succeeds():
+    result = runner.invoke(app, ["gradcheck", "--cell", "vanilla", "--seq-lens", "3"])
+    assert result.exit_code == 0, result.output
+    assert "vanilla" in result.stdout and "pass" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["eval"],
+        ["plot"],
+        ["export"],
+        ["sample"],
+        ["sample", ".", "--length", "many"],
+        ["gradcheck", "--units", "five"],
+        ["eval", ".", "--samples", "1.5"],
+    ],
+)
+def test_typer_refuses_malformed_commands_with_exit_2(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert (
+        "Usage" in result.output or "Invalid value" in result.output or "Missing" in result.output
+    )
