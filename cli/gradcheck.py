@@ -39,9 +39,16 @@ def gradcheck(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the tables as JSON here.")
     ] = None,
+    path: Annotated[
+        str,
+        typer.Option(
+            help="fused: the path layers run (the fused sequence path on TensorFlow); per-step: "
+            "the readable per-step cells (with the Phased LSTM's peepholes)."
+        ),
+    ] = "fused",
 ) -> int:
     from seqrnn.errors import UsageError
-    from seqrnn.gradcheck import check_eps, layer_classes, parse_seq_lens
+    from seqrnn.gradcheck import PATHS, check_eps, layer_classes, parse_seq_lens
 
     lengths = parse_seq_lens(seq_lens)
     check_eps(eps)
@@ -51,6 +58,8 @@ def gradcheck(
         raise UsageError(f"tol must be > 0, got {tol}")
     if elements < 1:
         raise UsageError(f"elements must be an integer >= 1, got {elements}")
+    if path not in PATHS:
+        raise UsageError(f"unknown path {path!r}; choose one of {', '.join(PATHS)}")
     names = list(layer_classes())
     if cell != "all" and cell not in names:
         raise UsageError(f"unknown cell {cell!r}; choose one of {', '.join(names)}, all")
@@ -98,6 +107,7 @@ def gradcheck(
                         units=units,
                         eps=eps,
                         seed=seed,
+                        path=path,
                         progress=lambda d, t, bar=bar: progress.update(bar, completed=d, total=t),
                     )
                 )
@@ -115,6 +125,7 @@ gradcheck.__doc__ = HELP
 def _as_dict(result, tol: float) -> dict:
     return {
         "cell": result.cell,
+        "path": result.path,
         "seq_lens": result.seq_lens,
         "passed": result.passed(tol),
         "worst": result.worst(),
@@ -132,8 +143,8 @@ def _print_tables(results, tol: float) -> None:
         worst = result.worst()
         verdict = "[green]pass[/green]" if result.passed(tol) else "[bold red]FAIL[/bold red]"
         title = (
-            f"{result.cell}: max abs {worst['abs']:.1e}, max rel {worst['rel']:.1e} "
-            f"(tol {tol:g}) {verdict}"
+            f"{result.cell} ({result.path} path): max abs {worst['abs']:.1e}, "
+            f"max rel {worst['rel']:.1e} (tol {tol:g}) {verdict}"
         )
         if result.kink_margin is not None:
             title += f"; nearest gate kink {result.kink_margin:.1e} away"

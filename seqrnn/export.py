@@ -203,10 +203,27 @@ def _task_signature(archive, model, task) -> None:
     archive.add_endpoint("serving_default", serve, input_signature=signature)
 
 
-def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> Path:
-    """Exports the model of `run` (its latest checkpoint) to the SavedModel folder `out`."""
+def task_vocabulary(task) -> list[str]:
+    """The strings a task's token ids stand for (digits for the numeric tasks)."""
+    vocabulary = getattr(task, "vocabulary", None)
+    return list(vocabulary) if vocabulary is not None else [str(d) for d in range(10)]
+
+
+def build_archive(model, task):
+    """A `keras.export.ExportArchive` of `model` with the signatures its task calls for."""
     import keras
 
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    if generates(task):
+        _generation_signatures(archive, model, task, task_vocabulary(task))
+    else:
+        _task_signature(archive, model, task)
+    return archive
+
+
+def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> Path:
+    """Exports the model of `run` (its latest checkpoint) to the SavedModel folder `out`."""
     from seqrnn.training.restore import load_run
 
     out = Path(out)
@@ -214,14 +231,8 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = Fal
         raise UsageError(f"{out} already exists; pass --force to replace it or choose --out")
     loaded = load_run(run)
     model, task = loaded.model, loaded.task
-    vocabulary = getattr(task, "vocabulary", None)
-    vocabulary = list(vocabulary) if vocabulary is not None else [str(d) for d in range(10)]
-    archive = keras.export.ExportArchive()
-    archive.track(model)
-    if generates(task):
-        _generation_signatures(archive, model, task, vocabulary)
-    else:
-        _task_signature(archive, model, task)
+    vocabulary = task_vocabulary(task)
+    archive = build_archive(model, task)
     # Written next to the target and moved in place: a failure leaves what was there intact.
     staging = Path(
         tempfile.mkdtemp(prefix=".export-", dir=out.parent if out.parent.exists() else None)

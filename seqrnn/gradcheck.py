@@ -49,14 +49,28 @@ def layer_classes() -> dict[str, type]:
 
 #: Extra arguments of each layer in a check.
 LAYER_ARGUMENTS: dict[str, dict[str, Any]] = {
-    "phased": {"tau_range": (2.0, 8.0), "r_on_init": 0.5, "use_peepholes": True},
+    "phased": {"tau_range": (2.0, 8.0), "r_on_init": 0.5},
 }
+#: The paths a check can take: the fused sequence path or the per-step cells (the Phased LSTM's
+#: peepholes, which only the per-step cell has, are checked there).
+PATHS = ("fused", "per-step")
+
+
+def layer_arguments(name: str, path: str) -> dict[str, Any]:
+    if path not in PATHS:
+        raise UsageError(f"unknown path {path!r}; choose one of {', '.join(PATHS)}")
+    # "auto": the path the layer takes in use (the result records which one ran).
+    arguments = {**LAYER_ARGUMENTS.get(name, {}), "use_fused": "auto" if path == "fused" else False}
+    if name == "phased" and path == "per-step":
+        arguments["use_peepholes"] = True
+    return arguments
 
 
 @dataclass
 class CheckResult:
     cell: str
     seq_lens: list[int]
+    path: str = "fused"
     #: parameter -> one {"abs", "rel", "rel_norm"} per sequence length
     errors: dict[str, list[dict[str, float]]] = field(default_factory=dict)
     #: the smallest distance of a phase from a kink (Phased LSTM only)
@@ -126,6 +140,7 @@ def check_cell(
     floor: float = 1e-3,
     layer_class: type | None = None,
     progress: Callable[[int, int], None] | None = None,
+    path: str = "fused",
 ) -> CheckResult:
     """Checks every gradient of a small float64 model of cell `name` at each sequence length."""
     import keras
@@ -146,7 +161,7 @@ def check_cell(
         return_sequences=True,
         dtype="float64",
         seed=seed,
-        **LAYER_ARGUMENTS.get(name, {}),
+        **(layer_arguments(name, path) if name in classes else {}),
     )
     # Non-zero biases, so that their gradients are not trivially tested at 0.
     readout = keras.layers.Dense(VOCAB, dtype="float64", bias_initializer="random_normal")
@@ -158,7 +173,7 @@ def check_cell(
             variable.assign(rng.normal(0, 0.1, variable.shape))
     params = [(v.name, v) for v in layer.trainable_variables]
     params += [(f"readout_{v.name}", v) for v in readout.trainable_variables]
-    result = CheckResult(cell=name, seq_lens=list(seq_lens))
+    result = CheckResult(cell=name, seq_lens=list(seq_lens), path=layer.path)
     elements = sum(int(np.prod(v.shape)) for _, v in params)
     done, total = 0, elements * len(seq_lens)
     margins = []

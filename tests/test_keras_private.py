@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 import seqrnn
-from seqrnn._keras_private import DropoutRNNCell
+from seqrnn._keras_private import DropoutRNNCell, backend_gru, backend_lstm
 from tests.conftest import to_numpy
 
 
@@ -47,3 +47,11 @@ def test_one_dropout_mask_per_sequence_and_a_new_one_per_call():
     second = to_numpy(layer(x, training=True))
     assert not np.allclose(first, second)  # the mask was reset after the call
     assert keras.ops.all(layer(x) == layer(x))
+
+
+def test_the_backend_kernels_are_the_ones_keras_lstm_and_gru_call_for_cudnn():
+    from keras.src import backend
+    from keras.src.layers.rnn import gru, lstm
+
+    assert lstm.backend.lstm is backend.lstm is backend_lstm
+    assert gru.backend.gru is backend.gru is backend_gru

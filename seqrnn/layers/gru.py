@@ -2,6 +2,7 @@
 
 import keras
 
+from seqrnn._keras_private import backend_gru
 from seqrnn.cells.gru_cell import GRUCell
 from seqrnn.layers._base import CellLayer
 
@@ -39,3 +40,20 @@ class GRU(CellLayer):
     """
 
     cell_class = GRUCell
+    has_fused_path = True
+    cudnn_kernel = staticmethod(backend_gru)
+
+    def _cell_blockers(self) -> list[str]:
+        reasons = super()._cell_blockers()
+        return reasons + ([] if self.cell.reset_after else ["reset_after=False"])
+
+    def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
+        import tensorflow as tf
+
+        from seqrnn.layers import _fused
+
+        zx = self._project(xs, dropout_mask, num_bias_rows=2)  # (steps, batch, 3 * units)
+        u = tf.cast(self.cell.recurrent_kernel, zx.dtype)
+        recurrent_bias = tf.cast(self.cell.bias[1], zx.dtype) if self.cell.use_bias else None
+        hs, h = _fused.gru(zx, initial_state[0], u, recurrent_bias, keep)
+        return hs, [h]

@@ -2,8 +2,21 @@
 
 import keras
 
+from seqrnn._keras_private import backend_lstm
 from seqrnn.cells.lstm_cell import LSTMCell
 from seqrnn.layers._base import CellLayer
+
+
+def fused_lstm(layer, xs, initial_state, k, dropout_mask):
+    """The fused LSTM recurrence of `layer` over time-major `xs`: outputs and `[h_T, c_T]`."""
+    import tensorflow as tf
+
+    from seqrnn.layers import _fused
+
+    zx = layer._project(xs, dropout_mask)  # (steps, batch, 4 * units)
+    u = tf.cast(layer.cell.recurrent_kernel, zx.dtype)
+    hs, h, c = _fused.lstm(zx, initial_state[0], initial_state[1], u, k)
+    return hs, [h, c]
 
 
 @keras.saving.register_keras_serializable(package="seqrnn")
@@ -39,3 +52,8 @@ class LSTM(CellLayer):
     """
 
     cell_class = LSTMCell
+    has_fused_path = True
+    cudnn_kernel = staticmethod(backend_lstm)
+
+    def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
+        return fused_lstm(self, xs, initial_state, keep, dropout_mask)

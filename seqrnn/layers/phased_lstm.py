@@ -9,6 +9,7 @@ from keras import ops
 
 from seqrnn.cells.phased_lstm_cell import PhasedLSTMCell
 from seqrnn.layers._base import CellLayer
+from seqrnn.layers.lstm import fused_lstm
 
 
 def _split_inputs(sequences: Any) -> tuple[Any, Any]:
@@ -82,6 +83,22 @@ class PhasedLSTM(CellLayer):
     """
 
     cell_class = PhasedLSTMCell
+    has_fused_path = True
+
+    def _cell_blockers(self) -> list[str]:
+        reasons = super()._cell_blockers()
+        return reasons + (["use_peepholes=True"] if self.cell.use_peepholes else [])
+
+    def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
+        # The time gate depends on the timestamps only, so all of it is computed before the loop
+        # (autodiff gives tau, s and r_on their gradients); the loop blends states by it.
+        units = self.cell.units
+        k = self.cell.gate(xs[..., -units:], training)  # (steps, batch, units)
+        if keep is not None:
+            k = k * keep
+        if dropout_mask is not None:
+            dropout_mask = dropout_mask[:, :-units]
+        return fused_lstm(self, xs[..., :-units], initial_state, k, dropout_mask)
 
     def __init__(self, units: int, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)

@@ -38,3 +38,14 @@ class VanillaRNN(CellLayer):
     """
 
     cell_class = VanillaRNNCell
+    has_fused_path = True
+
+    def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
+        import tensorflow as tf
+
+        from seqrnn.layers import _fused
+
+        zx = self._project(xs, dropout_mask)  # (steps, batch, units)
+        u = tf.cast(self.cell.recurrent_kernel, zx.dtype)
+        hs, h = _fused.vanilla(zx, initial_state[0], u, keep)
+        return hs, [h]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import seqrnn
-from tests.conftest import loss_and_grads, to_numpy
+from tests.conftest import BACKEND, loss_and_grads, to_numpy
 
 TOLERANCE = 1e-5
 
@@ -64,6 +64,9 @@ class TestSameAsKeras:
         out_ours, grads_ours = loss_and_grads(ours, x, weights_of_output, **call_kwargs)
         out_theirs, grads_theirs = loss_and_grads(theirs, x, weights_of_output, **call_kwargs)
         np.testing.assert_allclose(out_ours, out_theirs, rtol=0, atol=TOLERANCE)
+        fused = BACKEND == "tensorflow" and kwargs.get("activation") != "relu"
+        fused = fused and kwargs.get("reset_after", True)
+        assert ours.path == ("fused" if fused else "per-step")
         assert len(grads_ours) == len(grads_theirs) == 1 + len(ours.trainable_weights)
         for g_ours, g_theirs in zip(grads_ours, grads_theirs, strict=True):
             np.testing.assert_allclose(g_ours, g_theirs, rtol=0, atol=TOLERANCE)

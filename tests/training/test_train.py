@@ -229,7 +229,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, capsys):
             "adder",
             *TINY,
             "--lr",
-            "1e35",
+            "1e38",
             "--clip-norm",
             "0",
             "--optimizer",

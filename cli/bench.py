@@ -1,0 +1,142 @@
+"""`seqrnn bench`: training and generation speed against Keras, PyTorch and NumPy."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+HELP = """Measure seqrnn's layers against their peers, side by side in one process.
+
+Training: tokens/s of one Adam step (embedding -> recurrent layer -> dense head, batch x seq-len
+tokens) for seqrnn's vanilla, LSTM, GRU and Phased LSTM layers, keras.layers.SimpleRNN, LSTM and
+GRU, and PyTorch's nn.RNN, LSTM and GRU when torch is installed; with the fraction of the float32
+matmul peak measured in the same run. Seeds: the seeds' vanilla RNN (100 units, 25 steps,
+batch 1, AdaGrad, clipping) against a plain NumPy min-char-rnn, in updates/s. Generation:
+characters/s of an exported SavedModel's in-graph `generate` (1 and 64 samples) against a Python
+loop calling model.predict per character. Each figure is the median of --repeats calls after
+--warmup calls; peak resident memory is measured per row. A table goes to stdout; --json also
+writes every figure.
+"""
+
+
+def _names(text: str, valid: tuple[str, ...], what: str) -> tuple[str, ...]:
+    from seqrnn.errors import UsageError
+
+    names = tuple(n.strip() for n in text.split(",") if n.strip())
+    unknown = [n for n in names if n not in valid]
+    if not names or unknown:
+        raise UsageError(
+            f"unknown {what} {', '.join(unknown) or repr(text)}; choose from {', '.join(valid)} "
+            "(comma-separated)"
+        )
+    return names
+
+
+def bench(
+    cells: Annotated[str, typer.Option(help="Cells to train, comma-separated.")] = (
+        "vanilla,lstm,gru,phased"
+    ),
+    sections: Annotated[
+        str, typer.Option(help="What to measure: training, seeds, generation (comma-separated).")
+    ] = "training,seeds,generation",
+    batch_size: Annotated[int, typer.Option(help="Sequences per training step.")] = 64,
+    seq_len: Annotated[int, typer.Option(help="Steps per sequence.")] = 100,
+    embedding_dim: Annotated[int, typer.Option(help="Embedding width.")] = 64,
+    units: Annotated[int, typer.Option(help="Units of the recurrent layer.")] = 256,
+    vocab_size: Annotated[int, typer.Option(help="Tokens in the vocabulary.")] = 65,
+    repeats: Annotated[int, typer.Option(help="Timed calls per row (the median is kept).")] = 10,
+    warmup: Annotated[int, typer.Option(help="Untimed calls before timing.")] = 2,
+    length: Annotated[int, typer.Option(help="Characters generated per sample.")] = 1000,
+    torch: Annotated[
+        bool, typer.Option("--torch/--no-torch", help="Compare with PyTorch if installed.")
+    ] = True,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write every figure as JSON here.")
+    ] = None,
+) -> int:
+    from seqrnn.bench import CELLS, SECTIONS, BenchConfig
+    from seqrnn.errors import UsageError
+
+    numbers = {
+        "batch-size": batch_size,
+        "seq-len": seq_len,
+        "embedding-dim": embedding_dim,
+        "units": units,
+        "repeats": repeats,
+        "length": length,
+    }
+    for name, value in numbers.items():
+        if value < 1:
+            raise UsageError(f"{name} must be an integer >= 1, got {value}")
+    if warmup < 0:
+        raise UsageError(f"warmup must be an integer >= 0, got {warmup}")
+    if vocab_size < 2 or vocab_size > 94:
+        raise UsageError(f"vocab-size must lie in 2..94 (printable ASCII), got {vocab_size}")
+    if json_path is not None and not json_path.parent.is_dir():
+        raise UsageError(f"{json_path.parent} is not a folder; --json needs an existing folder")
+    config = BenchConfig(
+        batch_size=batch_size,
+        seq_len=seq_len,
+        embedding_dim=embedding_dim,
+        units=units,
+        vocab_size=vocab_size,
+        repeats=repeats,
+        warmup=warmup,
+        cells=_names(cells, CELLS, "cell"),
+        sections=_names(sections, SECTIONS, "section"),
+        torch=torch,
+        generation_length=length,
+    )
+
+    import warnings
+
+    import tensorflow as tf
+    from rich.console import Console
+
+    from seqrnn.bench import Bench, to_json, torch_available
+
+    tf.get_logger().setLevel("ERROR")
+    warnings.filterwarnings("ignore", module="keras")
+    stderr = Console(stderr=True)
+    if torch and "training" in config.sections and not torch_available():
+        stderr.print("PyTorch is not installed: its rows are left out (pip install torch).")
+    with stderr.status("starting") as status:
+        bench_run = Bench(config, progress=lambda name: status.update(f"measuring {name}"))
+        results = bench_run.run()
+    _print_table(results, config)
+    if json_path is not None:
+        json_path.write_text(json.dumps(to_json(config, results), indent=2), encoding="utf-8")
+    return 0
+
+
+bench.__doc__ = HELP
+
+
+def _print_table(results, config) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=(
+            f"seqrnn bench: batch {config.batch_size} x {config.seq_len} steps, embedding "
+            f"{config.embedding_dim}, {config.units} units, vocabulary {config.vocab_size}"
+        ),
+        title_justify="left",
+    )
+    for column in ("section", "what", "median s", "rate", "of peak", "peak RSS", "compared"):
+        table.add_column(column, justify="left" if column in ("section", "what") else "right")
+    for r in results:
+        compared = "; ".join(f"{v:.2f}x {k}" for k, v in r.relative.items())
+        table.add_row(
+            r.section,
+            r.name,
+            f"{r.seconds:.4f}",
+            f"{r.rate:,.0f} {r.unit}",
+            "" if r.peak_fraction is None else f"{r.peak_fraction:.0%}",
+            "" if r.peak_rss_mib is None else f"{r.peak_rss_mib:,.0f} MiB",
+            compared,
+        )
+    Console(width=200).print(table)

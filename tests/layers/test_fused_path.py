@@ -1,0 +1,207 @@
+"""The fused sequence path (seqrnn/layers/_fused.py) against the per-step cells, and the choice of
+path: fused on TensorFlow, cuDNN on a GPU, the per-step cell (with one warning) otherwise."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import seqrnn
+from seqrnn.layers import _base
+from tests.conftest import BACKEND, to_numpy
+
+BATCH, STEPS, FEATURES, UNITS = 4, 7, 3, 5
+LAYERS = [seqrnn.VanillaRNN, seqrnn.LSTM, seqrnn.GRU, seqrnn.PhasedLSTM]
+IDS = ["vanilla", "lstm", "gru", "phased"]
+
+
+def _inputs(layer_class, x):
+    if layer_class is seqrnn.PhasedLSTM:
+        times = np.cumsum(np.random.default_rng(5).uniform(0.2, 3.0, x.shape[:2]), axis=1)
+        return [x, times]
+    return x
+
+
+def _run(layer_class, use_fused, x, mask, initial, training, **kwargs):
+    """Outputs, final states and every gradient of a float64 layer with fixed random weights."""
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(0)  # the same initial weights for both paths
+    layer = layer_class(
+        UNITS,
+        return_sequences=True,
+        return_state=True,
+        dtype="float64",
+        seed=3,
+        use_fused=use_fused,
+        **kwargs,
+    )
+    layer(_inputs(layer_class, x))
+    rng = np.random.default_rng(1)
+    for variable in layer.weights:
+        if variable.name not in ("tau", "shift", "r_on"):
+            variable.assign(variable + rng.normal(0.0, 0.3, variable.shape))
+    xs = tf.constant(x)
+    weights = [np.random.default_rng(i).normal(size=(BATCH, STEPS, UNITS)) for i in range(3)]
+    with tf.GradientTape() as tape:
+        tape.watch(xs)
+        states = [tf.constant(s) for s in initial]
+        tape.watch(states)
+        outputs, *finals = layer(
+            _inputs(layer_class, xs), initial_state=states, mask=mask, training=training
+        )
+        loss = tf.reduce_sum(outputs * weights[0]) + sum(
+            tf.reduce_sum(s * w[:, 0]) for s, w in zip(finals, weights[1:], strict=False)
+        )
+    grads = tape.gradient(loss, [xs, *states, *layer.trainable_weights])
+    return layer.path, [to_numpy(t) for t in [outputs, *finals, *grads]]
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("layer_class", LAYERS, ids=IDS)
+@pytest.mark.parametrize(
+    "case",
+    [
+        {},
+        {"masked": True, "go_backwards": True},
+        {"masked": True, "zero_output_for_mask": True},
+        {"training": True, "dropout": 0.4},
+    ],
+    ids=["plain", "masked-backwards", "zero-output-for-mask", "input-dropout"],
+)
+def test_fused_equals_the_per_step_cell_in_float64(layer_class, case):
+    case = dict(case)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES))
+    mask = None
+    if case.pop("masked", False):  # a sample masked from its first step, one with a hole
+        mask = np.arange(STEPS)[None, :] < np.array([STEPS, 1, 4, 0])[:, None]
+        mask[0, 3] = False
+    training = case.pop("training", False)
+    width = 1 if layer_class in (seqrnn.VanillaRNN, seqrnn.GRU) else 2
+    initial = [rng.normal(size=(BATCH, UNITS)) for _ in range(width)]
+    path, fused = _run(layer_class, True, x, mask, initial, training, **case)
+    assert path == "fused"
+    path, per_step = _run(layer_class, False, x, mask, initial, training, **case)
+    assert path == "per-step"
+    for a, b in zip(fused, per_step, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
+    assert all(np.abs(g).max() > 0 for g in fused[1 + width :])  # every gradient is exercised
+
+
+def _expected_default_path():
+    return "fused" if BACKEND == "tensorflow" else "per-step"
+
+
+@pytest.mark.parametrize("layer_class", LAYERS, ids=IDS)
+def test_the_default_path_and_its_message(layer_class):
+    x = np.ones((2, 3, 4), "float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layer = layer_class(6)
+        layer(_inputs(layer_class, x))
+    assert layer.path == _expected_default_path()
+    told = [str(w.message) for w in caught if "runs the per-step path" in str(w.message)]
+    if BACKEND == "tensorflow":
+        assert told == []
+    else:
+        assert len(told) == 1 and f"backend is {BACKEND!r}" in told[0]
+
+
+@pytest.mark.parametrize(
+    "layer_class, kwargs, reason",
+    [
+        (seqrnn.LSTM, {"recurrent_dropout": 0.2}, "recurrent_dropout=0.2"),
+        (seqrnn.GRU, {"reset_after": False}, "reset_after=False"),
+        (seqrnn.VanillaRNN, {"activation": "relu"}, "an activation other than tanh"),
+        (seqrnn.LSTM, {"recurrent_activation": "hard_sigmoid"}, "recurrent_activation"),
+        (seqrnn.PhasedLSTM, {"use_peepholes": True}, "use_peepholes=True"),
+        (seqrnn.LSTM, {"unroll": True}, "unroll=True"),
+    ],
+)
+def test_settings_the_fused_path_lacks_fall_back_with_one_warning(layer_class, kwargs, reason):
+    x = np.ones((2, 3, 4), "float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layer = layer_class(6, **kwargs)
+        layer(_inputs(layer_class, x))
+        layer(_inputs(layer_class, x))
+    told = [str(w.message) for w in caught if "runs the per-step path" in str(w.message)]
+    assert layer.path == "per-step"
+    assert len(told) == 1  # once per layer, not once per call
+    assert reason in told[0] and layer.name in told[0]
+    with pytest.raises(ValueError, match="use_fused=True"):
+        layer_class(6, use_fused=True, **kwargs)(_inputs(layer_class, x))
+
+
+def test_use_fused_false_is_silent_and_kept_in_the_config():
+    x = np.ones((2, 3, 4), "float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layer = seqrnn.LSTM(6, use_fused=False)
+        layer(x)
+    assert layer.path == "per-step"
+    assert not [w for w in caught if "per-step" in str(w.message)]
+    assert seqrnn.LSTM.from_config(layer.get_config()).use_fused is False
+    with pytest.raises(ValueError, match="use_fused"):
+        seqrnn.LSTM(6, use_fused="sometimes")
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize("layer_class", [seqrnn.LSTM, seqrnn.GRU], ids=["lstm", "gru"])
+def test_on_a_gpu_cudnn_runs_and_is_never_lost_silently(layer_class, monkeypatch):
+    # No GPU here: pretend there is one and stand in for Keras' cuDNN kernel.
+    calls = []
+
+    def cudnn(sequences, *states_and_mask, **kwargs):
+        calls.append(kwargs)
+        h = keras.ops.zeros((sequences.shape[0], UNITS))
+        outputs = keras.ops.zeros((sequences.shape[0], sequences.shape[1], UNITS))
+        return h, outputs, [h] * (len(states_and_mask) - 1)
+
+    monkeypatch.setattr(_base, "_gpu_available", lambda: True)
+    monkeypatch.setattr(layer_class, "cudnn_kernel", staticmethod(cudnn))
+    layer = layer_class(UNITS, return_sequences=True)
+    layer(np.ones((2, 3, 4), "float32"))
+    assert layer.path == "cudnn" and len(calls) == 1
+    assert calls[0]["kernel"] is layer.cell.kernel
+
+    def refuses(*args, **kwargs):
+        raise NotImplementedError
+
+    monkeypatch.setattr(layer_class, "cudnn_kernel", staticmethod(refuses))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fallback = layer_class(UNITS, use_bias=False)
+        out = fallback(np.ones((2, 3, 4), "float32"))
+    assert fallback.path == "fused" and out.shape == (2, UNITS)
+    assert any("cuDNN" in str(w.message) for w in caught)
+
+
+@pytest.mark.tf_only
+def test_the_cudnn_kernels_refuse_a_machine_without_a_gpu():
+    import tensorflow as tf
+
+    from seqrnn._keras_private import backend_lstm
+
+    if tf.config.list_logical_devices("GPU"):
+        pytest.skip("this machine has a GPU")
+    x = keras.ops.ones((2, 3, 4))
+    h = keras.ops.zeros((2, UNITS))
+    layer = seqrnn.LSTM(UNITS)
+    layer.build((2, 3, 4))
+    with pytest.raises(NotImplementedError):
+        backend_lstm(
+            x,
+            h,
+            h,
+            None,
+            kernel=layer.cell.kernel,
+            recurrent_kernel=layer.cell.recurrent_kernel,
+            bias=layer.cell.bias,
+            activation=layer.cell.activation,
+            recurrent_activation=layer.cell.recurrent_activation,
+        )

@@ -1,0 +1,101 @@
+"""seqrnn bench: the NumPy reference learns, every section runs and reports, bad input is refused.
+
+Speeds are measured, never asserted: the tests check what the bench reports, not how fast."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from cli.main import app, main
+from seqrnn.bench import SEEDS_SEQ_LEN, BenchConfig, MinCharRNN, training_flops
+
+runner = CliRunner()
+
+
+def test_the_numpy_reference_starts_uniform_and_learns_a_window():
+    vocab = 20
+    net = MinCharRNN(vocab, 16, seed=0)
+    chars = np.random.default_rng(0).integers(0, vocab, SEEDS_SEQ_LEN + 1)
+    first = net.update(chars[:-1], chars[1:])
+    # Weights of 0.01 give an almost uniform softmax: 25 steps of log(vocab).
+    assert first == pytest.approx(SEEDS_SEQ_LEN * math.log(vocab), rel=1e-3)
+    for _ in range(60):
+        last = net.update(chars[:-1], chars[1:])
+    assert last < 0.2 * first
+
+
+def test_the_numpy_reference_gradient_is_the_finite_difference_one():
+    """Its hand-derived backward pass is checked like seqrnn's: against centered differences."""
+    vocab, units = 6, 4
+    net = MinCharRNN(vocab, units, seed=1)
+    rng = np.random.default_rng(2)
+    for p in net.params.values():
+        p += rng.normal(0, 0.3, p.shape)
+    chars = rng.integers(0, vocab, 6)
+    h = rng.normal(0, 0.5, (units, 1))
+    _, grads, _ = net.loss_and_grads(chars[:-1], chars[1:], h)
+    eps = 1e-6
+    for name, p in net.params.items():
+        numeric = np.zeros_like(p)
+        for index in np.ndindex(p.shape):
+            values = []
+            for sign in (1, -1):
+                p[index] += sign * eps
+                values.append(net.loss_and_grads(chars[:-1], chars[1:], h)[0])
+                p[index] -= sign * eps
+            numeric[index] = (values[0] - values[1]) / (2 * eps)
+        np.testing.assert_allclose(grads[name], numeric, atol=1e-7, err_msg=name)
+    assert np.abs(grads["Whh"]).max() > 1e-3
+
+
+def test_training_flops_count_the_three_products_of_every_layer():
+    config = BenchConfig(batch_size=2, seq_len=3, embedding_dim=4, units=5, vocab_size=7)
+    # LSTM: 4 gates; forward 2*b*t*(e*4u + u*4u + u*v); training three times that.
+    assert training_flops("lstm", config) == 3 * 2 * 2 * 3 * (4 * 20 + 5 * 20 + 5 * 7)
+    assert training_flops("phased", config) == training_flops("lstm", config)
+    assert training_flops("vanilla", config) < training_flops("gru", config)
+
+
+@pytest.mark.tf_only
+@pytest.mark.slow
+def test_bench_reports_every_section(tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["bench", "--cells", "lstm,phased", "--batch-size", "2", "--seq-len", "3"]
+    args += ["--units", "4", "--embedding-dim", "2", "--vocab-size", "8", "--repeats", "1"]
+    args += ["--warmup", "0", "--length", "5", "--no-torch", "--json", str(out)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    rows = {r["name"]: r for r in report["results"]}
+    assert report["config"]["cells"] == ["lstm", "phased"]
+    assert {"seqrnn.layers.LSTM (fused)", "seqrnn.layers.PhasedLSTM (fused)"} <= set(rows)
+    assert "keras.layers.LSTM" in rows and not any(n.startswith("torch") for n in rows)
+    ours = rows["seqrnn.layers.LSTM (fused)"]
+    assert ours["rate"] > 0 and ours["peak_fraction"] > 0 and ours["peak_rss_mib"] > 0
+    assert "keras.layers.LSTM" in ours["relative"]
+    sections = {r["section"] for r in report["results"]}
+    assert sections == {"machine", "training", "seeds", "generation"}
+    assert any("NumPy min-char-rnn" in n for n in rows)
+    assert any(n.startswith("SavedModel generate, 64") for n in rows)
+    assert "seqrnn.layers.LSTM (fused)" in result.stdout  # the table
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--cells", "lstm,tcn"], "unknown cell tcn"),
+        (["--sections", "inference"], "unknown section inference"),
+        (["--units", "0"], "units must be an integer >= 1"),
+        (["--vocab-size", "500"], "vocab-size must lie in 2..94"),
+        (["--json", "/no/such/folder/b.json"], "is not a folder"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(["bench", *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
