@@ -28,7 +28,7 @@ _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _register_commands() -> None:
-    from cli import bench, data, evaluate, export, gradcheck, tasks, train
+    from cli import bench, data, evaluate, experiment, export, gradcheck, tasks, train
 
     app.command()(train.train)
     app.command(name="eval")(evaluate.evaluate)
@@ -38,6 +38,7 @@ def _register_commands() -> None:
     app.command()(export.sample)
     app.command()(tasks.tasks)
     app.command()(bench.bench)
+    app.command()(experiment.experiment)
     app.add_typer(data.app, name="data")
 
 

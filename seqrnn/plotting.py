@@ -44,6 +44,17 @@ ORANGE = (255, 127, 14)
 GREEN = (44, 160, 44)
 GREY = (120, 120, 120)
 BLACK = (20, 20, 20)
+PALETTE = (
+    BLUE,
+    ORANGE,
+    GREEN,
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (188, 189, 34),
+    (23, 190, 207),
+)
 
 
 def _text(image: np.ndarray, x: int, y: int, text: str, color=BLACK) -> int:
@@ -152,6 +163,23 @@ def render_curves(rows: Sequence[dict], path: str | Path) -> Path:
         series = [(label, color, *_column(rows, name)) for label, color, name in items]
         row, col = divmod(index, columns)
         _panel(image, (col * width, row * height, width, height), title, series)
+    return write_png(image, path)
+
+
+def line_plots(panels, path: str | Path) -> Path:
+    """Writes panels `[(title, [(label, xs, ys), ...]), ...]` side by side, two per line."""
+    colors = itertools.cycle(PALETTE)
+    width, height = 480, 280
+    columns = min(2, max(1, len(panels)))
+    lines = math.ceil(len(panels) / columns)
+    image = np.full((height * lines, width * columns, 3), 255, np.uint8)
+    for index, (title, items) in enumerate(panels):
+        series = [
+            (str(label).upper(), next(colors), np.asarray(xs, float), np.asarray(ys, float))
+            for label, xs, ys in items
+        ]
+        row, col = divmod(index, columns)
+        _panel(image, (col * width, row * height, width, height), title.upper(), series)
     return write_png(image, path)
 
 

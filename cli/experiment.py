@@ -1,0 +1,65 @@
+"""`seqrnn experiment`: one of the seeds' studies as a grid of runs and a Markdown report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+HELP = """Run one of the seeds' studies and write its report (Markdown and PNG plots).
+
+Studies: optimizers (seed 000; needs --data), gradcheck (seed 001), adder (seed 002), grammars
+(seed 003), palindrome (seed 004), frequency (the Phased LSTM paper). Every run trains with the
+ordinary training loop into OUT/runs/KEY; finished runs are skipped and interrupted ones resumed
+when the study is run again, so a long study can be stopped and continued. The report is
+OUT/report.md. --quick shrinks every grid and run to seconds (for tests; the figures are not
+results).
+"""
+
+
+def experiment(
+    name: Annotated[str, typer.Argument(help="The study to run.")],
+    out: Annotated[Path | None, typer.Option(help="Folder of the study's runs and report.")] = None,
+    quick: Annotated[bool, typer.Option(help="Tiny grids and runs (seconds).")] = False,
+    data: Annotated[str | None, typer.Option(help="Text file of the optimizers study.")] = None,
+) -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from seqrnn.experiments import make_study, run_study
+
+    study = make_study(name, quick=quick, data=data)
+    out = out or Path("experiments") / (f"{name}-quick" if quick else name)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(bar_width=12),
+        TextColumn("{task.fields[info]}"),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    bars: dict[str, int] = {}
+
+    def on_event(kind: str, data: dict) -> None:
+        if kind == "run":
+            if "runs" not in bars:
+                bars["runs"] = progress.add_task("runs", total=data["total"], info="")
+            progress.update(bars["runs"], completed=data["index"], info=data["key"])
+        elif kind == "start":
+            if "steps" in bars:
+                progress.remove_task(bars["steps"])
+            bars["steps"] = progress.add_task(
+                "steps", total=data["steps"], completed=data["step"], info=""
+            )
+        elif kind == "log" and "steps" in bars:
+            progress.update(
+                bars["steps"], completed=data["step"], info=f"loss {float(data['loss']):.3f}"
+            )
+
+    with progress:
+        report = run_study(study, out, on_event)
+    typer.echo(str(report))
+    return 0
+
+
+experiment.__doc__ = HELP

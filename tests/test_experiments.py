@@ -1,0 +1,73 @@
+"""seqrnn experiment: every study runs in --quick form and reports; finished runs are skipped."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli.main import main
+from seqrnn import experiments
+from seqrnn.experiments import STUDIES, make_study, run_study
+
+pytestmark = pytest.mark.tf_only
+
+
+@pytest.fixture(scope="module")
+def text(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "novel.txt"
+    path.write_text("the quick brown fox jumps over the lazy dog. " * 60, encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(STUDIES))
+def test_every_study_runs_quick_and_writes_its_report(name, text, tmp_path):
+    study = make_study(name, quick=True, data=text)
+    report = run_study(study, tmp_path)
+    body = report.read_text(encoding="utf-8")
+    assert body.startswith(f"# {study.title}") and "Quick run" in body
+    assert "| --- |" in body  # at least one table
+    for spec in study.specs():
+        result = json.loads((tmp_path / "runs" / spec.key / "result.json").read_text())
+        assert result["by_step"] and "loss" in result
+    for line in body.splitlines():
+        if line.startswith("!["):  # every plot the report shows was written as a PNG
+            png = tmp_path / line.split("(")[1].rstrip(")")
+            assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.slow
+def test_a_second_run_skips_finished_runs_and_resumes_an_unmeasured_one(tmp_path, monkeypatch):
+    study = make_study("palindrome", quick=True)
+    first = run_study(study, tmp_path).read_text()
+    key = study.specs()[0].key
+    (tmp_path / "runs" / key / "result.json").unlink()  # as if stopped before measuring
+    trained = []
+    original = experiments._train
+
+    def spy(config, path, steps, on_event):
+        trained.append(path.name)
+        original(config, path, steps, on_event)
+
+    monkeypatch.setattr(experiments, "_train", spy)
+    second = run_study(study, tmp_path).read_text()
+    assert trained == [key]  # only the unmeasured run, resumed from its checkpoint
+    assert second == first
+    rows = (tmp_path / "runs" / key / "metrics.csv").read_text().splitlines()[1:]
+    steps = [int(r.split(",")[0]) for r in rows]
+    assert steps == sorted(set(steps))  # no metrics row twice
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["experiment", "sorting"], "unknown study 'sorting'"),
+        (["experiment", "optimizers"], "pass --data FILE"),
+        (["experiment", "optimizers", "--data", "/no/such.txt"], "is not a file"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
