@@ -66,14 +66,20 @@ class Study:
         raise NotImplementedError
 
 
-def _evaluator(run_path: Path, task=None):
-    from seqrnn.generation import generator_for
-    from seqrnn.training.evaluate import Evaluator
+def _evaluator(run_path: Path):
+    """The run's latest checkpoint and an evaluator of it on its own task."""
     from seqrnn.training.restore import load_run
 
     loaded = load_run(run_path)
-    task = task or loaded.task
-    return loaded, Evaluator(
+    return loaded, _evaluator_for(loaded, loaded.task)
+
+
+def _evaluator_for(loaded, task):
+    """An evaluator of a loaded run's model on `task` (another setting of the same task)."""
+    from seqrnn.generation import generator_for
+    from seqrnn.training.evaluate import Evaluator
+
+    return Evaluator(
         loaded.model,
         task,
         batch_size=loaded.config.batch_size,
@@ -186,6 +192,15 @@ def _bar(what: str, outcome: Outcome | None, metric: str, bar: float, context: s
     value = outcome.metrics[metric]
     verdict = "met" if value >= bar else "**not met**"
     return f"Bar: {what} >= {bar:.0%} ({context}): measured {value:.1%}, {verdict}."
+
+
+def _pivot(outcomes: list[Outcome], column: Callable[[dict], str]) -> list[dict[str, Any]]:
+    """One table row per cell, its accuracy under the column each run's labels name."""
+    rows: dict[str, dict[str, Any]] = {}
+    for o in outcomes:
+        row = rows.setdefault(o.spec.labels["cell"], {"cell": o.spec.labels["cell"]})
+        row[column(o.spec.labels)] = o.metrics.get("accuracy")
+    return list(rows.values())
 
 
 def _label(spec: Spec) -> str:
@@ -327,7 +342,8 @@ class Adder(Study):
     def measure(self, run_path: Path, spec: Spec, step: int) -> dict[str, Any]:
         from seqrnn.tasks import make_task
 
-        metrics = dict(super().measure(run_path, spec, step))
+        loaded, evaluator = _evaluator(run_path)
+        metrics = dict(evaluator.evaluate("test", samples=0))
         if spec.labels["part"] == "distribution":
             tests = self.TEST_DIGITS[:1] if self.quick else self.TEST_DIGITS
             for test in tests:
@@ -338,8 +354,8 @@ class Adder(Study):
                     test_digits=list(test),
                     num_eval_batches=2 if self.quick else 10,
                 )
-                _, evaluator = _evaluator(run_path, task)
-                metrics[f"exact below 10^{test[1]}"] = evaluator.evaluate("test")["exact_match"]
+                exact = _evaluator_for(loaded, task).evaluate("test")["exact_match"]
+                metrics[f"exact below 10^{test[1]}"] = exact
         return metrics
 
     def report(self, outcomes: list[Outcome], folder: Path) -> str:
@@ -435,13 +451,7 @@ class Palindrome(Study):
     def report(self, outcomes: list[Outcome], folder: Path) -> str:
         lengths = sorted({o.spec.labels["T"] for o in outcomes})
         cells = list(dict.fromkeys(o.spec.labels["cell"] for o in outcomes))
-        rows = []
-        for cell in cells:
-            row = {"cell": cell}
-            for o in outcomes:
-                if o.spec.labels["cell"] == cell:
-                    row[f"T={o.spec.labels['T']}"] = o.metrics.get("accuracy")
-            rows.append(row)
+        rows = _pivot(outcomes, lambda labels: f"T={labels['T']}")
         series = []
         for cell in cells:
             points = [
@@ -492,13 +502,7 @@ class Frequency(Study):
 
     def report(self, outcomes: list[Outcome], folder: Path) -> str:
         regimes = list(dict.fromkeys(o.spec.labels["regime"] for o in outcomes))
-        rows = []
-        for cell in dict.fromkeys(o.spec.labels["cell"] for o in outcomes):
-            row = {"cell": cell}
-            for o in outcomes:
-                if o.spec.labels["cell"] == cell:
-                    row[o.spec.labels["regime"]] = o.metrics.get("accuracy")
-            rows.append(row)
+        rows = _pivot(outcomes, lambda labels: labels["regime"])
         return "\n\n".join(
             [
                 "Test accuracy; the paper reports about 99/99/99 (1 ms), 99.5 vs 52-62 "

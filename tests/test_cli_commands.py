@@ -37,7 +37,18 @@ def test_eval_plot_export_and_sample_succeed(run, tmp_path):
 def test_gradcheck_succeeds():
     result = runner.invoke(app, ["gradcheck", "--cell", "vanilla", "--seq-lens", "3"])
     assert result.exit_code == 0, result.output
-    assert "vanilla" in result.stdout and "pass" in result.stdout
+    assert "vanilla (fused path)" in result.stdout and "pass" in result.stdout
+    result = runner.invoke(
+        app, ["gradcheck", "--cell", "gru", "--seq-lens", "3", "--path", "per-step"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "gru (per-step path)" in result.stdout
+
+
+def test_gradcheck_refuses_an_unknown_path(capsys):
+    assert main(["gradcheck", "--path", "diagonal"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unknown path 'diagonal'" in err and len(err.splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -49,6 +60,8 @@ def test_gradcheck_succeeds():
         ["sample"],
         ["sample", ".", "--length", "many"],
         ["gradcheck", "--units", "five"],
+        ["experiment"],
+        ["bench", "--units", "many"],
         ["eval", ".", "--samples", "1.5"],
     ],
 )

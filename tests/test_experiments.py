@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
-from cli.main import main
+from cli.main import app, main
 from seqrnn import experiments
 from seqrnn.experiments import STUDIES, make_study, run_study
 
@@ -71,3 +72,11 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_cli_runner_runs_a_quick_study_and_prints_the_report_path(tmp_path):
+    out = tmp_path / "palindrome"
+    result = CliRunner().invoke(app, ["experiment", "palindrome", "--quick", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == str(out / "report.md") and (out / "report.md").exists()
