@@ -14,7 +14,7 @@ Studies: optimizers (seed 000; needs --data), gradcheck (seed 001), adder (seed 
 ordinary training loop into OUT/runs/KEY; finished runs are skipped and interrupted ones resumed
 when the study is run again, so a long study can be stopped and continued. The report is
 OUT/report.md. --quick shrinks every grid and run to seconds (for tests; the figures are not
-results).
+results). --runs PATTERN runs (and reports) only part of a grid, e.g. --runs 'lstm-*'.
 """
 
 
@@ -23,6 +23,13 @@ def experiment(
     out: Annotated[Path | None, typer.Option(help="Folder of the study's runs and report.")] = None,
     quick: Annotated[bool, typer.Option(help="Tiny grids and runs (seconds).")] = False,
     data: Annotated[str | None, typer.Option(help="Text file of the optimizers study.")] = None,
+    runs: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only the runs whose key matches this pattern (shell-style, repeatable; the "
+            "keys are the folder names under OUT/runs); the report covers those runs."
+        ),
+    ] = None,
 ) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
@@ -57,7 +64,7 @@ def experiment(
             )
 
     with progress:
-        report = run_study(study, out, on_event)
+        report = run_study(study, out, on_event, select=runs)
     typer.echo(str(report))
     return 0
 

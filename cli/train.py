@@ -52,6 +52,13 @@ def train(
     layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,
     embedding_dim: Annotated[int, typer.Option(help="Embedding width.")] = 32,
     dropout: Annotated[float, typer.Option(help="Dropout between layers.")] = 0.0,
+    chrono_init: Annotated[
+        int,
+        typer.Option(
+            help="Gated cells: chrono-initialise the gate biases for dependencies up to this "
+            "many steps (0 = off)."
+        ),
+    ] = 0,
     optimizer: Annotated[str, typer.Option(help="sgd, adagrad, adam or rmsprop.")] = "adam",
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 2e-3,
     lr_decay: Annotated[float, typer.Option(help="Decay factor every --lr-decay-steps.")] = 1.0,
@@ -113,6 +120,7 @@ def train(
             layers=layers,
             embedding_dim=embedding_dim,
             dropout=dropout,
+            chrono_init=chrono_init,
             optimizer=optimizer,
             lr=lr,
             lr_decay=lr_decay,

@@ -94,9 +94,12 @@ def _panel(image, box, title, series) -> None:
     x, y, width, height = box
     left, bottom, top = x + 70, y + height - 24, y + 26
     right = x + width - 12
-    cursor = _text(image, x + 8, y + 6, title)
-    for label, color, _, _ in series:
-        cursor = _text(image, cursor + _CHAR_W, y + 6, label, color)
+    cursor, line = _text(image, x + 8, y + 6, title), y + 6
+    for label, color, _, _ in series:  # the legend follows the title, wrapping at the edge
+        if cursor + (len(label) + 1) * _CHAR_W > x + width - 4:
+            cursor, line = x + 8 - _CHAR_W, line + _CHAR_H + 4
+        cursor = _text(image, cursor + _CHAR_W, line, label, color)
+    top += line - (y + 6)
     usable = [(s, v) for _, _, s, v in series if len(s)]
     image[top:bottom, left] = GREY
     image[bottom, left:right] = GREY
@@ -168,12 +171,12 @@ def render_curves(rows: Sequence[dict], path: str | Path) -> Path:
 
 def line_plots(panels, path: str | Path) -> Path:
     """Writes panels `[(title, [(label, xs, ys), ...]), ...]` side by side, two per line."""
-    colors = itertools.cycle(PALETTE)
     width, height = 480, 280
     columns = min(2, max(1, len(panels)))
     lines = math.ceil(len(panels) / columns)
     image = np.full((height * lines, width * columns, 3), 255, np.uint8)
     for index, (title, items) in enumerate(panels):
+        colors = itertools.cycle(PALETTE)  # the n-th series has the same colour in every panel
         series = [
             (str(label).upper(), next(colors), np.asarray(xs, float), np.asarray(ys, float))
             for label, xs, ys in items

@@ -60,12 +60,23 @@ def test_a_second_run_skips_finished_runs_and_resumes_an_unmeasured_one(tmp_path
     assert steps == sorted(set(steps))  # no metrics row twice
 
 
+def test_runs_selects_part_of_a_grid(tmp_path):
+    out = tmp_path / "palindrome"
+    args = ["experiment", "palindrome", "--quick", "--out", str(out), "--runs", "phased-*"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (out / "runs").iterdir()) == ["phased-T5"]
+    rows = [line for line in (out / "report.md").read_text().splitlines() if line.startswith("| ")]
+    assert [r.split(" | ")[0] for r in rows[2:]] == ["| phased"]  # header, rule, one cell
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
         (["experiment", "sorting"], "unknown study 'sorting'"),
         (["experiment", "optimizers"], "pass --data FILE"),
         (["experiment", "optimizers", "--data", "/no/such.txt"], "is not a file"),
+        (["experiment", "palindrome", "--runs", "gru-T7*"], "no run of study palindrome matches"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):

@@ -31,6 +31,18 @@ def check_rate(name: str, value: Any) -> float:
     return float(value)
 
 
+def check_chrono_init(value: Any) -> int | None:
+    """`None` or the chrono initialization's T_max, an integer >= 2."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 2:
+        raise ValueError(
+            f"chrono_init must be None or the longest dependency in steps, an integer >= 2; "
+            f"got {value!r}"
+        )
+    return int(value)
+
+
 def get_activation(name: str, value: Any):
     """Resolves an activation like `keras.activations.get`, naming the argument on failure."""
     try:
@@ -137,6 +149,11 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
 
     def _bias_initializer(self):
         return self.bias_initializer
+
+    def _chrono_bias(self, *args, **kwargs):
+        """log(U[1, T_max - 1]) for each unit: the bias of a gate that keeps the state."""
+        uniform = initializers.RandomUniform(1.0, max(1.0, self.chrono_init - 1.0))
+        return ops.log(uniform((self.units,), *args, **kwargs))
 
     def _drop_inputs(self, inputs, training):
         """Applies the sequence's input dropout mask (the same mask at every step)."""

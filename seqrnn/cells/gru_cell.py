@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import activations, ops, tree
 
-from seqrnn.cells._base import RecurrentCell, get_activation
+from seqrnn.cells._base import RecurrentCell, check_chrono_init, get_activation
 
 
 @keras.saving.register_keras_serializable(package="seqrnn")
@@ -26,6 +26,9 @@ class GRUCell(RecurrentCell):
         activation: Activation of the candidate. Default: `"tanh"`.
         recurrent_activation: Activation of the gates. Default: `"sigmoid"`.
         reset_after: Apply the reset gate after the recurrent matrix product. Default: `True`.
+        chrono_init: `None` (default) or the longest dependency T_max in steps: chrono
+            initialization (Tallec & Ollivier, 2018) draws the update gate's (input) bias
+            from log(U[1, T_max - 1]), so z starts near 1 with timescales spread up to T_max.
         use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
         kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
         recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed:
@@ -54,14 +57,31 @@ class GRUCell(RecurrentCell):
         activation: Any = "tanh",
         recurrent_activation: Any = "sigmoid",
         reset_after: bool = True,
+        chrono_init: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = get_activation("recurrent_activation", recurrent_activation)
         self.reset_after = bool(reset_after)
+        self.chrono_init = check_chrono_init(chrono_init)
 
     def _bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
+
+    def _bias_initializer(self):
+        if self.chrono_init is None:
+            return self.bias_initializer
+        units, base, chrono = self.units, self.bias_initializer, self._chrono_bias
+        two_rows = self.reset_after
+
+        def chrono_bias_initializer(_, *args, **kwargs):
+            # z keeps the old state (h = z h_{t-1} + (1 - z) h~): its input bias is the chrono one.
+            row = ops.concatenate([chrono(*args, **kwargs), base((2 * units,), *args, **kwargs)])
+            if not two_rows:
+                return row
+            return ops.stack([row, base((3 * units,), *args, **kwargs)])
+
+        return chrono_bias_initializer
 
     def call(self, inputs, states, training=False):
         h_tm1 = states[0] if tree.is_nested(states) else states  # (batch, units)
@@ -101,5 +121,6 @@ class GRUCell(RecurrentCell):
         config = {
             "recurrent_activation": activations.serialize(self.recurrent_activation),
             "reset_after": self.reset_after,
+            "chrono_init": self.chrono_init,
         }
         return {**super().get_config(), **config}

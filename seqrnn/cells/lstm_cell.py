@@ -7,7 +7,7 @@ from typing import Any
 import keras
 from keras import activations, initializers, ops
 
-from seqrnn.cells._base import RecurrentCell, get_activation
+from seqrnn.cells._base import RecurrentCell, check_chrono_init, get_activation
 
 
 @keras.saving.register_keras_serializable(package="seqrnn")
@@ -25,6 +25,11 @@ class LSTMCell(RecurrentCell):
         recurrent_activation: Activation of the gates. Default: `"sigmoid"`.
         unit_forget_bias: If `True` (default), add 1 to the forget-gate bias at initialization
             (Jozefowicz et al., 2015) and use `bias_initializer` for the other gates.
+        chrono_init: `None` (default) or the longest dependency T_max (in steps) the cell
+            should hold at initialization: chrono initialization (Tallec & Ollivier, 2018)
+            draws the forget-gate bias from log(U[1, T_max - 1]) and sets the input-gate bias
+            to its negative, so the units start with memory timescales spread up to T_max.
+            Overrides `unit_forget_bias`; the other gates use `bias_initializer`.
         use_bias, kernel_initializer, recurrent_initializer, bias_initializer,
         kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
         recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed:
@@ -53,14 +58,25 @@ class LSTMCell(RecurrentCell):
         activation: Any = "tanh",
         recurrent_activation: Any = "sigmoid",
         unit_forget_bias: bool = True,
+        chrono_init: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = get_activation("recurrent_activation", recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
+        self.chrono_init = check_chrono_init(chrono_init)
         self.state_size = [self.units, self.units]
 
     def _bias_initializer(self):
+        if self.chrono_init is not None:
+            units, base, chrono = self.units, self.bias_initializer, self._chrono_bias
+
+            def chrono_bias_initializer(_, *args, **kwargs):
+                forget = chrono(*args, **kwargs)
+                rest = base((2 * units,), *args, **kwargs)
+                return ops.concatenate([-forget, forget, rest])
+
+            return chrono_bias_initializer
         if not self.unit_forget_bias:
             return self.bias_initializer
         units, base = self.units, self.bias_initializer
@@ -95,5 +111,6 @@ class LSTMCell(RecurrentCell):
         config = {
             "recurrent_activation": activations.serialize(self.recurrent_activation),
             "unit_forget_bias": self.unit_forget_bias,
+            "chrono_init": self.chrono_init,
         }
         return {**super().get_config(), **config}

@@ -78,10 +78,10 @@ class PhasedLSTMCell(LSTMCell):
         use_peepholes: Whether the gates see the cell state (diagonal weights). Default: `False`.
         trainable_tau, trainable_shift, trainable_r_on: Whether each of tau, s and r_on learns.
             Default: `True` for all three.
-        activation, recurrent_activation, unit_forget_bias, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
-        bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout: As in `LSTMCell`.
+        activation, recurrent_activation, unit_forget_bias, chrono_init, use_bias,
+        kernel_initializer, recurrent_initializer, bias_initializer, kernel_regularizer,
+        recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+        bias_constraint, dropout, recurrent_dropout: As in `LSTMCell`.
         seed: Seed of the dropout masks and of the tau and s initializers.
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 

@@ -16,7 +16,7 @@ class GRU(CellLayer):
 
     Args:
         units: Positive integer, dimensionality of the output space.
-        activation, recurrent_activation, reset_after, use_bias, kernel_initializer,
+        activation, recurrent_activation, reset_after, chrono_init, use_bias, kernel_initializer,
         recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
         bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
         recurrent_dropout, seed: As in `seqrnn.cells.GRUCell`.

@@ -28,10 +28,10 @@ class LSTM(CellLayer):
 
     Args:
         units: Positive integer, dimensionality of the output space.
-        activation, recurrent_activation, unit_forget_bias, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
-        bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed: As in `seqrnn.cells.LSTMCell`.
+        activation, recurrent_activation, unit_forget_bias, chrono_init, use_bias,
+        kernel_initializer, recurrent_initializer, bias_initializer, kernel_regularizer,
+        recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+        bias_constraint, dropout, recurrent_dropout, seed: As in `seqrnn.cells.LSTMCell`.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
             As in `keras.layers.RNN`.
         **kwargs: Other keyword arguments of `keras.layers.Layer`.

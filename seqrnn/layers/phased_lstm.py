@@ -57,10 +57,10 @@ class PhasedLSTM(CellLayer):
     Args:
         units: Positive integer, dimensionality of the output space.
         tau_range, r_on_init, leak, use_peepholes, trainable_tau, trainable_shift, trainable_r_on,
-        activation, recurrent_activation, unit_forget_bias, use_bias, kernel_initializer,
-        recurrent_initializer, bias_initializer, kernel_regularizer, recurrent_regularizer,
-        bias_regularizer, kernel_constraint, recurrent_constraint, bias_constraint, dropout,
-        recurrent_dropout, seed: As in `seqrnn.cells.PhasedLSTMCell`.
+        activation, recurrent_activation, unit_forget_bias, chrono_init, use_bias,
+        kernel_initializer, recurrent_initializer, bias_initializer, kernel_regularizer,
+        recurrent_regularizer, bias_regularizer, kernel_constraint, recurrent_constraint,
+        bias_constraint, dropout, recurrent_dropout, seed: As in `seqrnn.cells.PhasedLSTMCell`.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
             As in `keras.layers.RNN`.
         **kwargs: Other keyword arguments of `keras.layers.Layer`.

@@ -26,6 +26,7 @@ class TrainConfig:
     layers: int = 1
     embedding_dim: int = 32
     dropout: float = 0.0
+    chrono_init: int = 0  # gated cells: chrono initialization up to T steps (0: off)
     # the optimisation
     optimizer: str = "adam"
     lr: float = 2e-3
@@ -87,6 +88,17 @@ class TrainConfig:
             raise UsageError(f"temperature must be >= 0 (0 is greedy), got {self.temperature!r}")
         if not 0 <= self.dropout < 1:
             raise UsageError(f"dropout must lie in [0, 1), got {self.dropout!r}")
+        chrono = self.chrono_init
+        if isinstance(chrono, bool) or not isinstance(chrono, int) or chrono < 0 or chrono == 1:
+            raise UsageError(
+                f"chrono-init must be 0 (off) or the longest dependency in steps (>= 2), "
+                f"got {chrono!r}"
+            )
+        if chrono and self.cell == "vanilla":
+            raise UsageError(
+                "chrono-init sets the bias of a gate that keeps the state; the vanilla cell has "
+                "none: use --cell lstm, gru or phased, or drop --chrono-init"
+            )
 
     def to_json(self, **extra: Any) -> str:
         return json.dumps({**dataclasses.asdict(self), **extra}, indent=2, sort_keys=True)

@@ -1,10 +1,16 @@
 """The training loop: a custom GradientTape step under a tf.distribute strategy.
 
 One step: every replica computes the loss of its shard of the global batch (weighted by the
-task's weights and divided by the global weight, so the replicas' losses add up to the global
-mean) and its gradients; the gradients are summed across replicas, clipped (by value, then by
-global norm) and applied once, in cross-replica context. The same step therefore gives the same
-update on one device and on several.
+task's weights) and its gradients; the gradients are summed across replicas, clipped (by value,
+then by global norm) and applied once, in cross-replica context. The same step therefore gives
+the same update on one device and on several.
+
+The loss that is differentiated is the weighted sum divided by (rows of the global batch) x (the
+task's mean weight per row, measured once on its training stream), not by the batch's own
+weight: grammar tasks bucket sentences of similar length into a batch, and dividing by each
+batch's token count would give the tokens of short sentences more weight than those of long
+ones (a model trained so ends its sentences too early). For fixed-length rows both divisors are
+the same. The loss shown and logged is the batch's mean per weighted token.
 
 Text read in sequential (or chunks) mode carries the recurrent state from one window to the
 next and starts from zeros at each pass over the text (truncated backpropagation through time,
@@ -100,6 +106,22 @@ def _format(value: Any) -> str:
     return "" if value is None else f"{value:.6f}"
 
 
+def mean_weight_per_row(task: Any, batch_size: int, seed: int, rows: int = 2048) -> float:
+    """The task's mean total weight per row, over the first `rows` rows of its training stream.
+
+    The divisor of the training loss (see the module's docstring): for rows of fixed length it is
+    that length, for bucketed sentences the mean number of targets per sentence. Deterministic in
+    the seed (the stream is drawn again, apart from the one training reads).
+    """
+    weight = seen = 0.0
+    for _, _, weights in task.batches("train", batch_size, seed):
+        weight += float(weights.sum())
+        seen += weights.shape[0]
+        if seen >= rows:
+            break
+    return weight / seen if seen and weight else 1.0
+
+
 class Trainer:
     """Trains `config` into `run`; reports through `on_event(kind, data)` and never prints.
 
@@ -162,6 +184,7 @@ class Trainer:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, str(self.run.checkpoints), max_to_keep=3
         )
+        self.weight_per_row = mean_weight_per_row(task, config.batch_size, config.seed)
         self.generator = generator_for(self.model, task)
         self.evaluator = Evaluator(
             self.model, task, config.batch_size, config.seed, generator=self.generator
@@ -177,9 +200,12 @@ class Trainer:
         carry = bool(self.carried)
         timed = carry and "start" in net.input
 
+        weight_per_row = self.weight_per_row
+
         def replica_step(inputs, targets, weights, states, start):
             context = tf.distribute.get_replica_context()
             total = context.all_reduce("sum", tf.reduce_sum(weights))
+            rows = context.all_reduce("sum", tf.cast(tf.shape(targets)[0], tf.float32))
             if carry:
                 inputs = {**inputs, "states": list(states)}
                 if timed:
@@ -190,10 +216,14 @@ class Trainer:
                 losses = keras.losses.sparse_categorical_crossentropy(
                     targets, logits, from_logits=True
                 )
-                loss = tf.reduce_sum(losses * weights) / tf.maximum(total, 1.0)
+                weighted = tf.reduce_sum(losses * weights)
+                objective = weighted / tf.maximum(rows * weight_per_row, 1e-12)
+                loss = weighted / tf.maximum(total, 1.0)  # shown: per weighted token
                 if self.model.losses:
-                    loss += tf.add_n(self.model.losses) / replicas
-            grads = tape.gradient(loss, variables)
+                    regularization = tf.add_n(self.model.losses) / replicas
+                    objective += regularization
+                    loss += regularization
+            grads = tape.gradient(objective, variables)
             sequences = tf.cast(tf.shape(targets)[0], tf.float32)
             return loss, grads, tf.reduce_sum(weights), sequences, tuple(states)
 

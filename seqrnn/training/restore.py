@@ -31,6 +31,7 @@ def build_run_model(config: TrainConfig, task: Any, **overrides: Any):
         "embedding_dim": config.embedding_dim,
         "dropout": config.dropout,
         "seed": config.seed,
+        **({"chrono_init": config.chrono_init} if config.chrono_init else {}),
         **overrides,
     }
     return build_model(task, config.cell, **arguments)

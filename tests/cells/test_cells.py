@@ -171,3 +171,33 @@ def test_recurrent_activation_is_checked():
         LSTMCell(3, recurrent_activation="sigmoidal")
     with pytest.raises(ValueError, match="argument recurrent_activation"):
         GRUCell(3, recurrent_activation=42)
+
+
+@pytest.mark.parametrize("cell_class", [LSTMCell, PhasedLSTMCell, GRUCell])
+@pytest.mark.parametrize("max_steps", [2, 50])
+def test_chrono_init_spreads_the_keep_gate_timescales_up_to_t_max(cell_class, max_steps):
+    """Tallec & Ollivier (2018): keep-gate bias log(U[1, T_max - 1]), LSTM input gate minus it."""
+    units = 64
+    keras.utils.set_random_seed(3)
+    cell = cell_class(units, chrono_init=max_steps)
+    # A Phased LSTM step reads the features followed by one phase per unit.
+    cell.build((2, 5 + (units if cell_class is PhasedLSTMCell else 0)))
+    bias = to_numpy(cell.bias)
+    if cell_class is GRUCell:  # rows: input bias, recurrent bias; blocks z, r, h
+        keep, rest = bias[0, :units], np.concatenate([bias[0, units:], bias[1]])
+    else:  # blocks i, f, c, o
+        keep, rest = bias[units : 2 * units], bias[2 * units :]
+        np.testing.assert_allclose(bias[:units], -keep)
+    # sigmoid(keep) = u / (1 + u): a leak of 1 / (1 + u), timescales 1 + u between 2 and T_max.
+    timescales = 1.0 + np.exp(keep)
+    assert timescales.min() >= 2.0 - 1e-5 and timescales.max() <= max_steps + 1e-4
+    if max_steps > 2:
+        assert np.ptp(timescales) > 0.5 * (max_steps - 2)  # spread, not one value
+    np.testing.assert_array_equal(rest, 0.0)
+    assert cell_class.from_config(cell.get_config()).chrono_init == max_steps
+
+
+@pytest.mark.parametrize("value", [1, 0, -3, 2.5, True])
+def test_chrono_init_must_be_a_number_of_steps(value):
+    with pytest.raises(ValueError, match=r"chrono_init must be None or the longest dependency"):
+        LSTMCell(3, chrono_init=value)

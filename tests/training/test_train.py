@@ -69,6 +69,40 @@ def test_same_seed_same_weights_bit_for_bit(tmp_path):
     assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
 
 
+def test_every_token_weighs_the_same_whatever_the_length_of_its_batch(tmp_path):
+    """Grammar batches hold sentences of similar length: one SGD step must follow the gradient of
+    the weighted loss sum over (rows x the task's mean weight per row), not over the batch's
+    own weight, which would favour the characters of short sentences."""
+    import tensorflow as tf
+
+    from seqrnn.tasks import make_task
+    from seqrnn.training.loop import mean_weight_per_row
+    from seqrnn.training.restore import build_run_model
+
+    settings = {"task": "toy", "optimizer": "sgd", "lr": 0.5, "clip_norm": 0.0, "steps": 1}
+    train_in_process(tmp_path / "run", **settings, batch_size=4, seed=3)
+    config = TrainConfig(**{"units": 8, "embedding_dim": 4, **settings, "batch_size": 4, "seed": 3})
+    keras.utils.set_random_seed(3)
+    task = make_task("toy")
+    model = build_run_model(config, task)
+    inputs, targets, weights = next(iter(task.dataset("train", 4, 3)))
+    per_row = mean_weight_per_row(task, 4, 3)
+    assert 40 < per_row < 50  # sentences of 43.5 characters on average, and the end token
+    with tf.GradientTape() as tape:
+        losses = keras.losses.sparse_categorical_crossentropy(
+            targets, model(inputs, training=True), from_logits=True
+        )
+        weighted = tf.reduce_sum(losses * weights)
+    variables = model.trainable_variables
+    gradients = [tf.convert_to_tensor(g).numpy() for g in tape.gradient(weighted, variables)]
+    trained = keras.models.load_model(tmp_path / "run" / "model.keras").trainable_variables
+    batch_weight = float(tf.reduce_sum(weights))
+    assert abs(batch_weight / 4 - per_row) > 1  # this batch's rows are not of the mean length
+    for after, before, gradient in zip(trained, variables, gradients, strict=True):
+        expected = before.numpy() - 0.5 * gradient / (4 * per_row)
+        np.testing.assert_allclose(after.numpy(), expected, atol=1e-6)
+
+
 @pytest.mark.parametrize("name", list(TASKS))
 def test_every_task_trains_end_to_end(tmp_path, name):
     settings = {}
@@ -278,6 +312,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, capsys):
         (["palindrome", "--set", "length=1"], "length (T) must be an integer >= 2"),
         (["palindrome", "--set", "oops"], "--set takes KEY=VALUE"),
         (["--units", "abc"], "Invalid value for '--units'"),
+        (["--chrono-init", "1"], "chrono-init must be 0 (off) or the longest dependency"),
+        (["--cell", "vanilla", "--chrono-init", "50"], "the vanilla cell has none"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, message):
