@@ -1,7 +1,8 @@
 """Functional-API models for the tasks: input encoding -> recurrent stack -> the task's head.
 
 The builder reads only a task's attributes (`input_kind`, `vocab_size`, `num_classes`,
-`per_step`, `padded`), so it knows no task by name. The model outputs logits.
+`per_step`, `padded`, and `time_features` where a task has it), so it knows no task by name.
+The model outputs logits.
 """
 
 from __future__ import annotations
@@ -47,6 +48,61 @@ class StepTimes(keras.layers.Layer):
 
     def compute_mask(self, inputs, mask=None, start=None):
         return mask
+
+
+@keras.saving.register_keras_serializable(package="seqrnn")
+class TimeFeatures(keras.layers.Layer):
+    """What a cell without a time gate reads of the timestamps: elapsed time and the last gap.
+
+    Raw timestamps (tens to hundreds of ms) would saturate an LSTM's gates, so the features are
+    scaled: the time since the sample's first observation divided by `elapsed_scale`, and the
+    gap since the previous observation (0 at the first one) divided by `gap_scale`.
+
+    Args:
+        features: `"elapsed+gap"` (both, in that order) or `"elapsed"`.
+        elapsed_scale: Divides the elapsed time.
+        gap_scale: Divides the gaps.
+
+    Call arguments:
+        times: `(batch, steps)` timestamps.
+
+    Returns:
+        `(batch, steps, 2)` (or `(batch, steps, 1)` for `"elapsed"`) float32 features.
+    """
+
+    def __init__(
+        self,
+        features: str = "elapsed+gap",
+        elapsed_scale: float = 100.0,
+        gap_scale: float = 1.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if features not in ("elapsed+gap", "elapsed"):
+            raise ValueError(f"features must be 'elapsed+gap' or 'elapsed', got {features!r}")
+        self.features = features
+        self.elapsed_scale = float(elapsed_scale)
+        self.gap_scale = float(gap_scale)
+
+    def call(self, times):
+        times = ops.cast(times, "float32")
+        columns = [(times - times[:, :1]) / self.elapsed_scale]
+        if self.features == "elapsed+gap":
+            gaps = times[:, 1:] - times[:, :-1]
+            columns.append(ops.concatenate([ops.zeros_like(times[:, :1]), gaps], 1))
+            columns[-1] = columns[-1] / self.gap_scale
+        return ops.stack(columns, axis=-1)
+
+    def compute_output_shape(self, times_shape):
+        return (*tuple(times_shape[:2]), 2 if self.features == "elapsed+gap" else 1)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "features": self.features,
+            "elapsed_scale": self.elapsed_scale,
+            "gap_scale": self.gap_scale,
+        }
 
 
 def _encode_inputs(task: Task, embedding_dim: int) -> tuple[dict, Any, Any, Any]:
@@ -103,8 +159,9 @@ def build_model(
     if layer_class is PhasedLSTM and times is None:
         times = StepTimes()(h)
     elif layer_class is not PhasedLSTM and times is not None:
-        # Cells without a time gate read the timestamp as a second feature.
-        h = keras.layers.Concatenate()([h, keras.layers.Reshape((-1, 1))(times)])
+        # Cells without a time gate read scaled time features beside the values.
+        features = TimeFeatures(getattr(task, "time_features", "elapsed+gap"))(times)
+        h = keras.layers.Concatenate()([h, features])
     for index in range(num_layers):
         last = index == num_layers - 1
         # Every layer returns its final states too: `with_states` reuses the layers in a model

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cli.main import app, main
 from seqrnn import experiments
-from seqrnn.experiments import STUDIES, make_study, run_study
+from seqrnn.experiments import STUDIES, Frequency, Outcome, make_study, run_study
 
 pytestmark = pytest.mark.tf_only
 
@@ -91,3 +91,19 @@ def test_cli_runner_runs_a_quick_study_and_prints_the_report_path(tmp_path):
     result = CliRunner().invoke(app, ["experiment", "palindrome", "--quick", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out / "report.md") and (out / "report.md").exists()
+
+
+def test_frequency_report_says_how_far_the_lstms_stay_behind_the_phased_lstm():
+    study = make_study("frequency")
+    specs = {spec.key: spec for spec in study.specs()}
+    assert specs["lstm_elapsed-async"].config["task_settings"]["time_features"] == "elapsed"
+    assert "time_features" not in specs["lstm-async"].config["task_settings"]
+    accuracy = {"phased-async": 0.975, "lstm-async": 0.9656, "lstm_elapsed-async": 0.62}
+    outcomes = [Outcome(specs[key], {"accuracy": value}, []) for key, value in accuracy.items()]
+    line = Frequency._lstm_gap(outcomes)
+    assert line == (
+        "LSTM on asynchronous sampling: 96.6% reading elapsed time and gap "
+        "(0.9 points behind the Phased LSTM); 62.0% reading elapsed time only "
+        "(35.5 points behind the Phased LSTM)."
+    )
+    assert "not measured" in Frequency._lstm_gap(outcomes[1:])

@@ -10,7 +10,7 @@ import pytest
 
 import seqrnn
 from seqrnn.errors import UsageError
-from seqrnn.models import CELLS, StepTimes, build_model
+from seqrnn.models import CELLS, StepTimes, TimeFeatures, build_model
 from seqrnn.tasks import make_task
 from tests.conftest import to_numpy
 
@@ -47,6 +47,28 @@ def test_padding_does_not_change_the_outputs_of_real_steps():
 def test_step_times():
     times = to_numpy(StepTimes()(np.zeros((2, 4, 3), "float32")))
     np.testing.assert_array_equal(times, [[0, 1, 2, 3], [0, 1, 2, 3]])
+
+
+def test_cells_without_a_time_gate_read_scaled_elapsed_time_and_gaps(tmp_path):
+    times = np.array([[10.0, 10.5, 13.0, 60.0], [0.0, 1.0, 2.0, 3.0]])
+    features = to_numpy(TimeFeatures()(times))
+    np.testing.assert_allclose(features[..., 0], (times - times[:, :1]) / 100.0, rtol=1e-6)
+    np.testing.assert_allclose(features[..., 1], [[0, 0.5, 2.5, 47], [0, 1, 1, 1]], rtol=1e-6)
+    elapsed = to_numpy(TimeFeatures("elapsed")(times))
+    np.testing.assert_array_equal(elapsed, features[..., :1])
+    # The LSTM of the frequency task sees them (its raw timestamps reach 225 ms), as its
+    # time_features setting says, and the model keeps them through saving.
+    for setting, width in [("elapsed+gap", 2), ("elapsed", 1)]:
+        task = make_task("frequency", regime="async", time_features=setting)
+        model = build_model(task, "lstm", units=4)
+        (layer,) = [layer for layer in model.layers if isinstance(layer, TimeFeatures)]
+        (lstm,) = [layer for layer in model.layers if isinstance(layer, seqrnn.LSTM)]
+        assert layer.features == setting
+        assert tuple(lstm.cell.kernel.shape) == (1 + width, 4 * 4)  # the value and the times
+        inputs, _, _ = next(iter(task.batches("train", 3, 0)))
+        model.save(tmp_path / "lstm.keras")
+        again = keras.models.load_model(tmp_path / "lstm.keras")
+        np.testing.assert_allclose(to_numpy(again(inputs)), to_numpy(model(inputs)), atol=1e-6)
 
 
 def test_phased_model_reads_the_timestamps():

@@ -9,8 +9,11 @@ uniform in [0, 100) ms, with a phase uniform in [0, 2 pi). Three ways to observe
 - `async`: N ~ U(15, 125) times drawn uniformly within the sample's span, sorted.
 
 Inputs are the values, their timestamps in ms and a mask (samples differ in length; padded
-steps are masked). A Phased LSTM reads the timestamps with its time gate; other cells get the
-timestamp as a second feature.
+steps are masked). A Phased LSTM reads the timestamps with its time gate; other cells get
+scaled time features beside the value (`seqrnn.models.TimeFeatures`), chosen by the setting
+`time_features`: `elapsed+gap` (default: time since the first observation / 100 ms and the gap
+since the previous one in ms) or `elapsed` (the time alone, as the paper's LSTM read its
+timestamp).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from seqrnn.tasks.base import Batch, Task, check_int, pad
 
 REGIMES = {"1ms": 1.0, "0.1ms": 0.1, "async": None}
 TARGET_PERIOD = (5.0, 6.0)
+TIME_FEATURES = ("elapsed+gap", "elapsed")
 
 
 def draw_periods(rng: np.random.Generator, count: int) -> np.ndarray:
@@ -49,6 +53,7 @@ class FrequencyTask(Task):
 
     regime: str = "async"
     num_eval_batches: int = 10
+    time_features: str = "elapsed+gap"
 
     name: ClassVar[str] = "frequency"
     summary: ClassVar[str] = (
@@ -63,6 +68,11 @@ class FrequencyTask(Task):
         if self.regime not in REGIMES:
             raise UsageError(f"regime must be one of {', '.join(REGIMES)}, got {self.regime!r}")
         check_int("num_eval_batches", self.num_eval_batches, 1)
+        if self.time_features not in TIME_FEATURES:
+            raise UsageError(
+                f"time_features must be one of {', '.join(TIME_FEATURES)}, "
+                f"got {self.time_features!r}"
+            )
 
     def sample_batch(self, rng: np.random.Generator, batch_size: int):
         """(inputs, targets, weights) plus the periods the labels were computed from."""

@@ -157,6 +157,8 @@ class TestFrequency:
     def test_bad_regime(self):
         with pytest.raises(UsageError, match=r"regime must be one of 1ms, 0\.1ms, async"):
             FrequencyTask(regime="10ms")
+        with pytest.raises(UsageError, match=r"time_features must be one of elapsed\+gap, elapsed"):
+            FrequencyTask(time_features="raw")
 
 
 @pytest.mark.parametrize("name", [n for n in TASKS if n != "text"])
