@@ -107,3 +107,13 @@ def test_frequency_report_says_how_far_the_lstms_stay_behind_the_phased_lstm():
         "(35.5 points behind the Phased LSTM)."
     )
     assert "not measured" in Frequency._lstm_gap(outcomes[1:])
+
+
+def test_grammars_report_names_the_training_settings_of_each_grammar():
+    study = make_study("grammars")
+    lines = [study._settings(Outcome(spec, {}, [])) for spec in study.specs()]
+    assert lines == [
+        "ndfa: 4000 steps of batch 256, lr 0.003 x 0.5 per 800 steps",
+        "brackets: 2000 steps of batch 32, lr 0.002",
+        "toy: 2000 steps of batch 32, lr 0.002",
+    ]
