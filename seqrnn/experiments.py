@@ -100,8 +100,9 @@ def _train(config: dict[str, Any], path: Path, steps: int, on_event: Event) -> N
     settings = {
         "log_every": max(1, min(10, steps // 10)),
         "eval_every": max(1, steps),
-        # Ten checkpoints per segment: an interrupted study loses at most a tenth of a run.
-        "checkpoint_every": max(1, steps // 10),
+        # Ten checkpoints per segment of 100 steps or more: an interrupted study loses at most
+        # a tenth of a run (a shorter one, as in --quick, checkpoints once).
+        "checkpoint_every": steps // 10 if steps >= 100 else max(1, steps),
         "sample_every": max(1, steps),
         **config,
         "steps": steps,
@@ -345,7 +346,8 @@ class Adder(Study):
 
         def common(steps: int) -> dict[str, Any]:
             # Validation (on the training distribution) ten times per run: the accuracy curves.
-            return {"embedding_dim": 8, "batch_size": 64, "steps": steps, "eval_every": steps // 10}
+            every = steps if self.quick else steps // 10
+            return {"embedding_dim": 8, "batch_size": 64, "steps": steps, "eval_every": every}
 
         specs = []
         for train in trains:  # first: the bar is measured here
@@ -603,7 +605,8 @@ class Frequency(Study):
                 steps = {"async": 6000, "1ms": 3000, "0.1ms": 1000}[regime]
                 steps = 10 if self.quick else steps
                 config |= {"batch_size": 32, "steps": steps, "lr": 1e-3}
-                config |= {"eval_every": max(1, steps // 10)}  # the validation curves
+                # Ten validations per run draw the curves (--quick: one).
+                config |= {"eval_every": steps if self.quick else steps // 10}
                 config["task_settings"] = {"regime": regime}
                 specs.append(Spec(f"{cell}-{regime}", {"cell": cell, "regime": regime}, config))
                 if cell == "lstm" and regime == "async":
