@@ -341,7 +341,7 @@ class Adder(Study):
             ]
             trains = [(1, 2), (1, 5), (1, 10)]
             steps = 1500
-        # The grid is 144 runs: 500 steps each keeps it near an hour on 2 CPU cores.
+        # The grid is 144 runs: 500 steps each keeps it under two hours on 2 CPU cores.
         grid_steps = steps if self.quick else 500
 
         def common(steps: int) -> dict[str, Any]:
@@ -600,7 +600,7 @@ class Frequency(Study):
                 config = {"task": "frequency", "cell": cell, "units": 8 if self.quick else 110}
                 # Asynchronous sampling learns slowest (the Phased LSTM is still improving at
                 # 3000 steps), so its runs train twice as long; 0.1 ms samples are 150-1250
-                # steps long (about 1.5 s a training step on 2 CPU cores), so those runs train
+                # steps long (1.5-2.2 s a training step on 2 CPU cores), so those runs train
                 # 1000 steps.
                 steps = {"async": 6000, "1ms": 3000, "0.1ms": 1000}[regime]
                 steps = 10 if self.quick else steps

@@ -88,9 +88,8 @@ class TimeFeatures(keras.layers.Layer):
         times = ops.cast(times, "float32")
         columns = [(times - times[:, :1]) / self.elapsed_scale]
         if self.features == "elapsed+gap":
-            gaps = times[:, 1:] - times[:, :-1]
-            columns.append(ops.concatenate([ops.zeros_like(times[:, :1]), gaps], 1))
-            columns[-1] = columns[-1] / self.gap_scale
+            gaps = ops.concatenate([ops.zeros_like(times[:, :1]), ops.diff(times, axis=1)], 1)
+            columns.append(gaps / self.gap_scale)
         return ops.stack(columns, axis=-1)
 
     def compute_output_shape(self, times_shape):
