@@ -40,6 +40,38 @@ from seqrnn.training.runs import RunFolder
 Event = Callable[[str, dict[str, Any]], None]
 
 
+class _StopRequest:
+    """Turns the first Ctrl-C (SIGINT) into a request that the loop honours between steps.
+
+    A KeyboardInterrupt raised wherever the signal lands (inside a checkpoint write, a
+    metrics row, a destructor that swallows it) could leave a half-written step behind or be
+    lost; the loop instead saves the step it finished and stops. A second Ctrl-C interrupts at
+    once. Only the main thread can own signal handlers; elsewhere SIGINT keeps its handler.
+    """
+
+    def __init__(self) -> None:
+        import signal
+        import threading
+
+        self.requested = False
+        self._owned = threading.current_thread() is threading.main_thread()
+        if self._owned:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            self.release()
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def release(self) -> None:
+        import signal
+
+        if self._owned:
+            signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
+            self._owned = False
+
+
 class Interrupted(SeqrnnError):
     """Training stopped by Ctrl-C after saving a checkpoint."""
 
@@ -353,7 +385,8 @@ class Trainer:
         validation: dict[str, Any] = {}
         began = time.perf_counter()
         tick, tick_tokens = began, 0.0
-        step = start
+        step = saved = start
+        stop = _StopRequest()
         try:
             for step in range(start + 1, config.steps + 1):
                 start_time: Any = ()
@@ -413,20 +446,23 @@ class Trainer:
                             self._summary("scalar", name, float(value), step)
                     self.on_event("log", {**row, "steps": config.steps})
                     tick = time.perf_counter()  # tokens/s counts training time only
-                if step % config.checkpoint_every == 0 or last:
+                if step % config.checkpoint_every == 0 or last or stop.requested:
                     self._save(step, smooth, states if carry else None)
+                    saved = step
                 if step % config.eval_every == 0 or last:
                     render_curves(run.metrics_rows(), run.curves)
-        except KeyboardInterrupt:
-            if step > start:
-                self._save(step, smooth, states if carry else None)
-                run.truncate_metrics(step)
-                run.truncate_samples(step)
+                if stop.requested:  # Ctrl-C: stop between steps, where the state is whole
+                    raise Interrupted(
+                        f"interrupted at step {step}; checkpoint saved; continue with "
+                        f"seqrnn train --resume {run.path}"
+                    )
+        except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop took over SIGINT
             raise Interrupted(
-                f"interrupted at step {step}; checkpoint saved; continue with "
-                f"seqrnn train --resume {run.path}"
+                f"interrupted during step {step} without saving it; the checkpoint of step "
+                f"{saved} is kept; continue with seqrnn train --resume {run.path}"
             ) from None
         finally:
+            stop.release()
             self.writer.flush()
         self.model.save(run.model)
         return Summary(

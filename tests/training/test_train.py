@@ -471,6 +471,14 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert (out / "checkpoints" / f"ckpt-{step}.index").exists()
     assert int(metric_rows(out)[-1]["step"]) <= step
     assert not (out / ".lock").exists()
+    # the run stopped between steps: the saved step is the number of updates the optimizer made
+    import tensorflow as tf
+
+    saved = dict(tf.train.list_variables(str(out / "checkpoints")))
+    assert "step/.ATTRIBUTES/VARIABLE_VALUE" in saved
+    reader = tf.train.load_checkpoint(str(out / "checkpoints"))
+    assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == step
+    assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == step
 
 
 def free_port() -> int:
