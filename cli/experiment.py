@@ -58,6 +58,12 @@ def experiment(
             bars["steps"] = progress.add_task(
                 "steps", total=data["steps"], completed=data["step"], info=""
             )
+        elif kind == "outdated":
+            progress.console.print(
+                f"run {data['key']}: {data['why']}; moved to {data['moved_to']}, training it again",
+                markup=False,
+                highlight=False,
+            )
         elif kind == "log" and "steps" in bars:
             progress.update(
                 bars["steps"], completed=data["step"], info=f"loss {float(data['loss']):.3f}"

@@ -3,7 +3,9 @@
 A study lists its runs (`Spec`: a key, the grid coordinates and the training settings), each run
 is trained with the ordinary training loop into `OUT/runs/KEY`, measured once it has finished
 (`result.json` beside its metrics), and skipped when the study is run again. A run that was
-interrupted is resumed from its last checkpoint. The report (`OUT/report.md` and PNG plots) is
+interrupted is resumed from its last checkpoint; one the study now trains further is resumed
+too; one whose settings changed since (or trained past a step the study now measures) is
+renamed `KEY.outdated` and trained again. The report (`OUT/report.md` and PNG plots) is
 drawn from the results, so re-running a finished study only redraws it. `quick` shrinks every
 grid and every run to seconds, for tests.
 """
@@ -137,18 +139,23 @@ def run_study(
         path = out / "runs" / spec.key
         result_file = path / "result.json"
         on_event("run", {"index": index, "total": len(specs), "key": spec.key})
+        steps = [str(step) for step in spec.checkpoints or (spec.config["steps"],)]
+        by_step = {}
         if result_file.exists():
-            metrics = json.loads(result_file.read_text(encoding="utf-8"))
-        else:
-            metrics = {}
-            steps = spec.checkpoints or (spec.config["steps"],)
-            for step in steps:
-                if str(step) in metrics:
-                    continue
-                _train(spec.config, path, step, on_event)
-                metrics[str(step)] = study.measure(path, spec, step)
-            metrics = {"by_step": metrics, **metrics[str(steps[-1])]}
-            result_file.write_text(json.dumps(metrics, indent=2), encoding="utf-8")
+            by_step = json.loads(result_file.read_text(encoding="utf-8")).get("by_step", {})
+        reason = _outdated(path, spec, steps, by_step)
+        if reason:
+            moved = _set_aside(path)
+            on_event("outdated", {"key": spec.key, "why": reason, "moved_to": str(moved)})
+            by_step = {}
+        for step in steps:
+            if step not in by_step:
+                _train(spec.config, path, int(step), on_event)
+                by_step[step] = study.measure(path, spec, int(step))
+                # saved after every measured step: a study killed later keeps this one
+                result = {"by_step": by_step, **by_step[step]}
+                result_file.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        metrics = {"by_step": {step: by_step[step] for step in steps}, **by_step[steps[-1]]}
         outcomes.append(Outcome(spec, metrics, _rows(path)))
     body = study.report(outcomes, out)
     header = f"# {study.title}\n\nReproduces {study.source}."
@@ -157,6 +164,40 @@ def run_study(
     report = out / "report.md"
     report.write_text(f"{header}\n\n{body}\n", encoding="utf-8")
     return report
+
+
+def _outdated(path: Path, spec: Spec, steps: list[str], by_step: dict) -> str:
+    """Why the run in `path` cannot serve `spec` any more ("" when it can).
+
+    A run trained with other settings than the study now gives it, or past a step the study now
+    measures, has to be trained again; a run the study now takes further is resumed instead.
+    """
+    config_file = path / "config.json"
+    if not config_file.exists():
+        return ""
+    saved = json.loads(config_file.read_text(encoding="utf-8"))
+    changed = [
+        f"{name} {saved.get(name)!r} -> {value!r}"
+        for name, value in spec.config.items()
+        if name != "steps" and saved.get(name) != json.loads(json.dumps(value))
+    ]
+    if changed:
+        return "its settings changed: " + ", ".join(changed)
+    done = [int(step) for step in by_step]
+    if done and any(int(step) < max(done) and step not in by_step for step in steps):
+        return f"it trained {max(done)} steps, past a step the study now measures"
+    return ""
+
+
+def _set_aside(path: Path) -> Path:
+    """Renames an outdated run folder to KEY.outdated (-2, -3, ...): nothing is deleted."""
+    target = path.with_name(f"{path.name}.outdated")
+    number = 1
+    while target.exists():
+        number += 1
+        target = path.with_name(f"{path.name}.outdated-{number}")
+    path.rename(target)
+    return target
 
 
 def _rows(path: Path) -> list[dict]:

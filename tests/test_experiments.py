@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -58,6 +59,57 @@ def test_a_second_run_skips_finished_runs_and_resumes_an_unmeasured_one(tmp_path
     rows = (tmp_path / "runs" / key / "metrics.csv").read_text().splitlines()[1:]
     steps = [int(r.split(",")[0]) for r in rows]
     assert steps == sorted(set(steps))  # no metrics row twice
+
+
+def _one_run(study, **changes):
+    """The study's first run alone, with `changes` to its Spec (config entries under config)."""
+    spec = study.specs()[0]
+    config = {**spec.config, **changes.pop("config", {})}
+    return dataclasses.replace(spec, config=config, **changes)
+
+
+def test_a_run_whose_settings_changed_is_set_aside_and_trained_again(tmp_path, monkeypatch):
+    study = make_study("palindrome", quick=True)
+    spec = _one_run(study)
+    monkeypatch.setattr(study, "specs", lambda: [spec])
+    run_study(study, tmp_path)
+    run = tmp_path / "runs" / spec.key
+    old_result = (run / "result.json").read_text()
+
+    changed = _one_run(study, config={"lr": spec.config.get("lr", 2e-3) * 2})
+    monkeypatch.setattr(study, "specs", lambda: [changed])
+    events = []
+    run_study(study, tmp_path, on_event=lambda kind, data: events.append((kind, data)))
+    outdated = [data for kind, data in events if kind == "outdated"]
+    assert len(outdated) == 1 and "lr" in outdated[0]["why"]
+    kept = tmp_path / "runs" / f"{spec.key}.outdated"
+    assert (kept / "result.json").read_text() == old_result  # nothing lost
+    assert json.loads((run / "config.json").read_text())["lr"] == changed.config["lr"]
+    assert json.loads((run / "result.json").read_text())["by_step"]
+
+    events.clear()  # a third run with the same settings trains nothing
+    run_study(study, tmp_path, on_event=lambda kind, data: events.append((kind, data)))
+    assert [kind for kind, _ in events] == ["run"]
+
+
+def test_a_run_the_study_now_takes_further_is_resumed(tmp_path, monkeypatch):
+    study = make_study("palindrome", quick=True)
+    spec = _one_run(study)
+    steps = spec.config["steps"]
+    monkeypatch.setattr(study, "specs", lambda: [spec])
+    run_study(study, tmp_path)
+    longer = _one_run(study, checkpoints=(steps, 2 * steps), config={"steps": 2 * steps})
+    monkeypatch.setattr(study, "specs", lambda: [longer])
+    events = []
+    run_study(study, tmp_path, on_event=lambda kind, data: events.append((kind, data)))
+    starts = [data["step"] for kind, data in events if kind == "start"]
+    assert starts == [steps]  # resumed where it stopped, not trained from 0
+    assert not any(kind == "outdated" for kind, _ in events)
+    result = json.loads((tmp_path / "runs" / spec.key / "result.json").read_text())
+    assert list(result["by_step"]) == [str(steps), str(2 * steps)]
+    rows = (tmp_path / "runs" / spec.key / "metrics.csv").read_text().splitlines()[1:]
+    logged = [int(r.split(",")[0]) for r in rows]
+    assert logged == sorted(set(logged)) and logged[-1] == 2 * steps
 
 
 def test_runs_selects_part_of_a_grid(tmp_path):
