@@ -530,3 +530,22 @@ def test_a_finished_run_is_exported_to_saved_models(tmp_path, capsys, monkeypatc
     assert main([*args, "--out", "other/b"]) == 0
     assert "saved_models/b exists and is kept" in capsys.readouterr().err
     assert marker.read_bytes() == before
+
+
+def test_the_first_ctrl_c_asks_for_a_stop_and_the_second_interrupts():
+    import signal
+
+    from seqrnn.training.loop import _StopRequest
+
+    before = signal.getsignal(signal.SIGINT)
+    stop = _StopRequest()
+    try:
+        assert not stop.requested
+        signal.raise_signal(signal.SIGINT)  # the loop finishes its step, then saves and stops
+        assert stop.requested
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is before  # handed back after the second
+    finally:
+        stop.release()
+    assert signal.getsignal(signal.SIGINT) is before
