@@ -175,7 +175,13 @@ def _outdated(path: Path, spec: Spec, steps: list[str], by_step: dict) -> str:
     config_file = path / "config.json"
     if not config_file.exists():
         return ""
-    saved = json.loads(config_file.read_text(encoding="utf-8"))
+    from seqrnn.training.config import TrainConfig
+
+    # a setting the run's config.json predates had its default then
+    saved = {
+        **json.loads(json.dumps(dataclasses.asdict(TrainConfig()))),
+        **json.loads(config_file.read_text(encoding="utf-8")),
+    }
     changed = [
         f"{name} {saved.get(name)!r} -> {value!r}"
         for name, value in spec.config.items()

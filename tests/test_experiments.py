@@ -87,6 +87,14 @@ def test_a_run_whose_settings_changed_is_set_aside_and_trained_again(tmp_path, m
     assert json.loads((run / "config.json").read_text())["lr"] == changed.config["lr"]
     assert json.loads((run / "result.json").read_text())["by_step"]
 
+    # a config.json written before a setting existed holds its default: still the same run
+    from seqrnn.training.config import TrainConfig
+
+    defaults = dataclasses.asdict(TrainConfig())
+    saved = json.loads((run / "config.json").read_text())
+    older = {k: v for k, v in saved.items() if k not in defaults or v != defaults[k]}
+    assert len(older) < len(saved)
+    (run / "config.json").write_text(json.dumps(older))
     events.clear()  # a third run with the same settings trains nothing
     run_study(study, tmp_path, on_event=lambda kind, data: events.append((kind, data)))
     assert [kind for kind, _ in events] == ["run"]
