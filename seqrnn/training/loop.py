@@ -446,17 +446,18 @@ class Trainer:
                             self._summary("scalar", name, float(value), step)
                     self.on_event("log", {**row, "steps": config.steps})
                     tick = time.perf_counter()  # tokens/s counts training time only
-                if step % config.checkpoint_every == 0 or last or stop.requested:
+                stopping = stop.requested  # read once: a Ctrl-C from here on waits a step
+                if step % config.checkpoint_every == 0 or last or stopping:
                     self._save(step, smooth, states if carry else None)
                     saved = step
                 if step % config.eval_every == 0 or last:
                     render_curves(run.metrics_rows(), run.curves)
-                if stop.requested:  # Ctrl-C: stop between steps, where the state is whole
+                if stopping:  # Ctrl-C: stop between steps, where the state is whole
                     raise Interrupted(
                         f"interrupted at step {step}; checkpoint saved; continue with "
                         f"seqrnn train --resume {run.path}"
                     )
-        except KeyboardInterrupt:  # a second Ctrl-C, or one before the loop took over SIGINT
+        except KeyboardInterrupt:  # a second Ctrl-C: stop at once, keep the last checkpoint
             raise Interrupted(
                 f"interrupted during step {step} without saving it; the checkpoint of step "
                 f"{saved} is kept; continue with seqrnn train --resume {run.path}"
