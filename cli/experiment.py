@@ -63,6 +63,7 @@ def experiment(
                 f"run {data['key']}: {data['why']}; moved to {data['moved_to']}, training it again",
                 markup=False,
                 highlight=False,
+                soft_wrap=True,  # one line: a path is not broken
             )
         elif kind == "log" and "steps" in bars:
             progress.update(

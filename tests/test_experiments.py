@@ -146,11 +146,29 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
 
 
 @pytest.mark.slow
-def test_cli_runner_runs_a_quick_study_and_prints_the_report_path(tmp_path):
+def test_cli_runner_runs_a_quick_study_and_prints_the_report_path(tmp_path, monkeypatch):
     out = tmp_path / "palindrome"
-    result = CliRunner().invoke(app, ["experiment", "palindrome", "--quick", "--out", str(out)])
+    args = ["experiment", "palindrome", "--quick", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert result.stdout.strip() == str(out / "report.md") and (out / "report.md").exists()
+
+    # the study changes a run's settings: the run is set aside, said so on stderr, trained again
+    specs = experiments.Palindrome.specs
+    first = specs(make_study("palindrome", quick=True))[0]
+
+    def changed(study):
+        return [
+            dataclasses.replace(s, config={**s.config, "lr": 0.004}) if s.key == first.key else s
+            for s in specs(study)
+        ]
+
+    monkeypatch.setattr(experiments.Palindrome, "specs", changed)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"run {first.key}: its settings changed: lr" in result.stderr
+    assert f"moved to {out / 'runs' / first.key}.outdated" in result.stderr
+    assert result.stdout.strip() == str(out / "report.md")
 
 
 def test_frequency_report_says_how_far_the_lstms_stay_behind_the_phased_lstm():
