@@ -375,7 +375,7 @@ class Bench:
                 tokens,
                 flops,
             )
-            ours.name += f" ({layer.path})"
+            ours.name += f" ({layer.path}, XLA)" if layer.xla else f" ({layer.path})"
             peer = KERAS_PEERS[cell]
             keras_row = self._measure(
                 "training",

@@ -104,6 +104,11 @@ class CellLayer(keras.layers.RNN):
         """Which path ran the last call: `"fused"`, `"cudnn"` or `"per-step"` (None before)."""
         return getattr(self, "_path", None)
 
+    @property
+    def xla(self) -> bool:
+        """Whether the last fused call compiled its loops with XLA (`_fused.compilable`)."""
+        return getattr(self, "_xla", False)
+
     def _fused_blockers(self) -> list[str]:
         """Why the fused path cannot run this layer (an empty list when it can)."""
         reasons = []
@@ -132,6 +137,7 @@ class CellLayer(keras.layers.RNN):
     def _tell(self, path: str, reason: str | None = None) -> None:
         """Records the path; warns once per layer when it is slower than the layer could run."""
         self._path = path
+        self._xla = False  # set by the fused path when it compiles
         if reason is None or getattr(self, "_told", False):
             return
         self._told = True
@@ -206,6 +212,9 @@ class CellLayer(keras.layers.RNN):
     def _fused_loop(self, sequences, initial_state, mask, training):
         import tensorflow as tf
 
+        from seqrnn.layers import _fused
+
+        self._xla = _fused.compilable(sequences, self.cell.units)
         if self.go_backwards:
             sequences = tf.reverse(sequences, [1])
             mask = None if mask is None else tf.reverse(mask, [1])

@@ -55,5 +55,5 @@ class GRU(CellLayer):
         zx = self._project(xs, dropout_mask, num_bias_rows=2)  # (steps, batch, 3 * units)
         u = tf.cast(self.cell.recurrent_kernel, zx.dtype)
         recurrent_bias = tf.cast(self.cell.bias[1], zx.dtype) if self.cell.use_bias else None
-        hs, h = _fused.gru(zx, initial_state[0], u, recurrent_bias, keep)
+        hs, h = _fused.gru(zx, initial_state[0], u, recurrent_bias, keep, compiled=self.xla)
         return hs, [h]

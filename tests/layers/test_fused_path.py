@@ -25,8 +25,11 @@ def _inputs(layer_class, x):
     return x
 
 
-def _run(layer_class, use_fused, x, mask, initial, training, **kwargs):
-    """Outputs, final states and every gradient of a float64 layer with fixed random weights."""
+def _run(layer_class, use_fused, x, mask, initial, training, graph=False, **kwargs):
+    """Outputs, final states and every gradient of a float64 layer with fixed random weights.
+
+    `graph`: called in a `tf.function` with static shapes, where the fused path compiles its
+    loops with XLA; otherwise eagerly."""
     import tensorflow as tf
 
     keras.utils.set_random_seed(0)  # the same initial weights for both paths
@@ -44,20 +47,26 @@ def _run(layer_class, use_fused, x, mask, initial, training, **kwargs):
     for variable in layer.weights:
         if variable.name not in ("tau", "shift", "r_on"):
             variable.assign(variable + rng.normal(0.0, 0.3, variable.shape))
-    xs = tf.constant(x)
     weights = [np.random.default_rng(i).normal(size=(BATCH, STEPS, UNITS)) for i in range(3)]
-    with tf.GradientTape() as tape:
-        tape.watch(xs)
-        states = [tf.constant(s) for s in initial]
-        tape.watch(states)
-        outputs, *finals = layer(
-            _inputs(layer_class, xs), initial_state=states, mask=mask, training=training
-        )
-        loss = tf.reduce_sum(outputs * weights[0]) + sum(
-            tf.reduce_sum(s * w[:, 0]) for s, w in zip(finals, weights[1:], strict=False)
-        )
-    grads = tape.gradient(loss, [xs, *states, *layer.trainable_weights])
-    return layer.path, [to_numpy(t) for t in [outputs, *finals, *grads]]
+
+    def forward_backward(xs, states):
+        with tf.GradientTape() as tape:
+            tape.watch(xs)
+            tape.watch(states)
+            outputs, *finals = layer(
+                _inputs(layer_class, xs), initial_state=states, mask=mask, training=training
+            )
+            loss = tf.reduce_sum(outputs * weights[0]) + sum(
+                tf.reduce_sum(s * w[:, 0]) for s, w in zip(finals, weights[1:], strict=False)
+            )
+        grads = tape.gradient(loss, [xs, *states, *layer.trainable_weights])
+        return [outputs, *finals, *grads]
+
+    if graph:
+        forward_backward = tf.function(forward_backward)
+    results = forward_backward(tf.constant(x), [tf.constant(s) for s in initial])
+    assert layer.xla == (graph and use_fused is True)
+    return layer.path, [to_numpy(t) for t in results]
 
 
 @pytest.mark.tf_only
@@ -72,7 +81,8 @@ def _run(layer_class, use_fused, x, mask, initial, training, **kwargs):
     ],
     ids=["plain", "masked-backwards", "zero-output-for-mask", "input-dropout"],
 )
-def test_fused_equals_the_per_step_cell_in_float64(layer_class, case):
+@pytest.mark.parametrize("graph", [False, True], ids=["eager", "xla"])
+def test_fused_equals_the_per_step_cell_in_float64(layer_class, case, graph, monkeypatch):
     case = dict(case)
     rng = np.random.default_rng(0)
     x = rng.normal(size=(BATCH, STEPS, FEATURES))
@@ -81,15 +91,48 @@ def test_fused_equals_the_per_step_cell_in_float64(layer_class, case):
         mask = np.arange(STEPS)[None, :] < np.array([STEPS, 1, 4, 0])[:, None]
         mask[0, 3] = False
     training = case.pop("training", False)
+    if BACKEND == "tensorflow":
+        from seqrnn.layers import _fused
+
+        monkeypatch.setattr(_fused, "JIT", True)  # these shapes are below the "auto" threshold
     width = 1 if layer_class in (seqrnn.VanillaRNN, seqrnn.GRU) else 2
     initial = [rng.normal(size=(BATCH, UNITS)) for _ in range(width)]
-    path, fused = _run(layer_class, True, x, mask, initial, training, **case)
+    path, fused = _run(layer_class, True, x, mask, initial, training, graph, **case)
     assert path == "fused"
     path, per_step = _run(layer_class, False, x, mask, initial, training, **case)
     assert path == "per-step"
     for a, b in zip(fused, per_step, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
     assert all(np.abs(g).max() > 0 for g in fused[1 + width :])  # every gradient is exercised
+
+
+@pytest.mark.tf_only
+def test_xla_compiles_traced_loops_of_a_static_shape_large_enough():
+    """`auto`: compiled in a traced function of a static shape of at least MIN_COMPILED_SIZE
+    batch x steps x units; eager calls, shapes unknown at tracing and small loops are not."""
+    import tensorflow as tf
+
+    from seqrnn.layers import _fused
+
+    layer = seqrnn.LSTM(64, return_sequences=True)
+    large = np.ones((32, 40, 3), "float32")  # 32 x 40 x 64 = 81,920 >= 65,536
+    assert 32 * 40 * 64 >= _fused.MIN_COMPILED_SIZE > 4 * 7 * 64
+    seen = {}
+
+    def call(name, x, signature=None):
+        def run(x):
+            y = layer(x)
+            seen[name] = layer.xla
+            return y
+
+        tf.function(run, input_signature=signature)(x)
+
+    layer(large)
+    assert layer.path == "fused" and not layer.xla  # eager
+    call("static", large)
+    call("small", np.ones((4, 7, 3), "float32"))
+    call("dynamic", large, [tf.TensorSpec((None, None, 3), tf.float32)])
+    assert seen == {"static": True, "small": False, "dynamic": False}
 
 
 def _expected_default_path():
