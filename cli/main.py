@@ -8,6 +8,7 @@ raises, `main` prints one red line on stderr and exits with 2 (usage) or 1 (fail
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -27,18 +28,29 @@ app = typer.Typer(
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def reflow(text: str | None) -> str:
+    """A help text with each paragraph on one line, for rich to wrap at the terminal's width
+    (rich keeps the line breaks of a docstring and wraps the long lines again: ragged help)."""
+    paragraphs = inspect.cleandoc(text or "").split("\n\n")
+    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
+
+
 def _register_commands() -> None:
     from cli import bench, data, evaluate, experiment, export, gradcheck, tasks, train
 
-    app.command()(train.train)
-    app.command(name="eval")(evaluate.evaluate)
-    app.command()(evaluate.plot)
-    app.command()(gradcheck.gradcheck)
-    app.command()(export.export)
-    app.command()(export.sample)
-    app.command()(tasks.tasks)
-    app.command()(bench.bench)
-    app.command()(experiment.experiment)
+    commands = [
+        (train.train, None),
+        (evaluate.evaluate, "eval"),
+        (evaluate.plot, None),
+        (gradcheck.gradcheck, None),
+        (export.export, None),
+        (export.sample, None),
+        (tasks.tasks, None),
+        (bench.bench, None),
+        (experiment.experiment, None),
+    ]
+    for function, name in commands:
+        app.command(name=name, help=reflow(function.__doc__))(function)
     app.add_typer(data.app, name="data")
 
 

@@ -26,6 +26,24 @@ def test_help_lists_the_options():
     assert "--version" in result.stdout and "Recurrent sequence models" in result.stdout
 
 
+@pytest.mark.parametrize("command", ["train", "gradcheck", "bench", "experiment", "sample"])
+def test_command_help_is_wrapped_to_the_terminal(command):
+    """At 80 columns every line of a help paragraph but its last is filled (the docstrings'
+    own line breaks used to survive rich's wrapping: lines of 20 characters between full ones)."""
+    result = runner.invoke(app, [command, "--help"], terminal_width=80)
+    assert result.exit_code == 0
+    paragraphs: list[list[str]] = [[]]
+    for line in result.stdout.split("╭")[0].splitlines():  # the text above the option boxes
+        if line.strip():
+            paragraphs[-1].append(line.strip())
+        elif paragraphs[-1]:
+            paragraphs.append([])
+    paragraphs = [p for p in paragraphs if p and not p[0].startswith("Usage:")]
+    assert paragraphs
+    for lines in paragraphs:
+        assert all(len(line) > 60 for line in lines[:-1]), lines
+
+
 def test_help_and_version_do_not_import_tensorflow_or_keras():
     code = (
         "import sys\n"
