@@ -16,7 +16,8 @@ and optionally `k`, `(steps, batch, units)`: the fraction of each unit that upda
 state, as Keras' masking does) and the Phased LSTM's time gate. They return the outputs of every
 step `(steps, batch, units)` and the final states. With `compiled=True` the forward and
 backward loops are compiled with XLA, which fuses each step's elementwise work; layers ask for
-it when the shape of the sequence is static in a traced function (`compilable`).
+it when the shape of the sequence is static in a traced function and large enough to repay the
+compilation (`compilable`).
 """
 
 from __future__ import annotations
@@ -107,8 +108,8 @@ def lstm(zx, h0, c0, recurrent_kernel, k=None, compiled=False):
         zx, h0, c0, u = args[:4]
         k = args[4] if gated else None
         num_steps = tf.shape(zx)[0]
-        ones = tf.ones_like(h0)
-        scale = tf.concat([ones, ones, 2.0 * ones, ones], axis=-1)  # (batch, 4 units)
+        # (4 units,): 2 on the candidate's pre-activations, 1 on the gates'
+        scale = tf.repeat(tf.constant([1.0, 1.0, 2.0, 1.0], zx.dtype), tf.shape(h0)[-1])
 
         def step(t, carry):
             h, c = carry
