@@ -31,7 +31,7 @@ def evaluate(
 
     loaded = load_run(run)
     task, model = loaded.task, loaded.model
-    generator = generator_for(model, task)
+    generator = generator_for(model, task, compiled=False)
     evaluator = Evaluator(model, task, loaded.config.batch_size, loaded.config.seed, generator)
     metrics = evaluator.evaluate(split, samples=samples, seed=seed)
     result = {"run": str(run), "step": loaded.step, "split": split, **metrics}

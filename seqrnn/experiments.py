@@ -88,7 +88,7 @@ def _evaluator_for(loaded, task):
         task,
         batch_size=loaded.config.batch_size,
         seed=loaded.config.seed,
-        generator=generator_for(loaded.model, task),
+        generator=generator_for(loaded.model, task, compiled=False),
     )
 
 

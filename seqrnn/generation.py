@@ -12,6 +12,14 @@ Drawing a token from logits (`choose`):
   `top_p` (nucleus sampling; 1: all);
 - the draw uses stateless random numbers (the Gumbel-max trick): step i of a call uses
   `fold_in(seed, i)`, so the same seed gives the same samples in any process.
+
+The steps run in chunks compiled with XLA (`compiled=True`: the SavedModel, `seqrnn sample`).
+Compiling takes one to two seconds, again for each new number of samples; then 1,000 characters
+of a 256-unit LSTM take about 0.04 s. Sampling done a few times per process (validation samples
+during training, `seqrnn eval`, the studies) is cheaper as a plain graph loop (`compiled=False`:
+nothing to compile, about 0.2 ms a step for one sample of that LSTM). The two loops draw from
+the same distribution but not the same numbers (XLA's stateless generator differs from
+TensorFlow's kernels), so a seed fixes the samples of each loop.
 """
 
 from __future__ import annotations
@@ -75,9 +83,12 @@ class Generator(tf.Module):
         model: A model of `build_model` whose input is `"tokens"` and whose output is one row of
             logits per step (a language model of text or of a grammar).
         forbidden: Token ids never generated (a grammar's padding and start tokens).
+        compiled: Whether the steps run in XLA-compiled chunks (see the module doc).
     """
 
-    def __init__(self, model: keras.Model, forbidden: tuple[int, ...] = ()) -> None:
+    def __init__(
+        self, model: keras.Model, forbidden: tuple[int, ...] = (), compiled: bool = True
+    ) -> None:
         super().__init__(name="generator")
         if "tokens" not in model.input or len(model.output.shape) != 3:
             raise UsageError(
@@ -88,6 +99,7 @@ class Generator(tf.Module):
         self.recurrent = [x for x in model.layers if isinstance(x, keras.layers.RNN)]
         self.head = model.get_layer("logits")
         self.forbidden = tuple(int(i) for i in forbidden)
+        self.compiled = bool(compiled)
         self.timed = isinstance(self.recurrent[0], PhasedLSTM)
         self.counts = []
         self.widths = []
@@ -138,10 +150,9 @@ class Generator(tf.Module):
         )
         return logits, states
 
-    @tf.function(jit_compile=True)
     def _chunk(self, first, length, done, lengths, logits, states, settings):
-        """CHUNK steps from step `first`, compiled with XLA into one kernel (steps at or past
-        `length` draw the stop token and count as done)."""
+        """CHUNK steps from step `first` (steps at or past `length` draw the stop token and
+        count as done)."""
         temperature, top_k, top_p, seed, stop_id, start = settings
 
         def body(j, tokens, done, lengths, logits, *states):
@@ -152,7 +163,10 @@ class Generator(tf.Module):
             tokens = tokens.write(j, token)
             done = done | tf.equal(token, stop_id) | (i >= length)
             lengths = lengths + tf.cast(tf.logical_not(done), tf.int32)
-            logits, states = self.step(token, list(states), tf.cast(start + i, tf.float32))
+            # Finished rows go on with token 0 (the stop id may be -1), their output unused; XLA
+            # clamps an index of -1 to 0 the same way, a plain gather would fail on it.
+            fed = tf.maximum(token, 0)
+            logits, states = self.step(fed, list(states), tf.cast(start + i, tf.float32))
             return (j + 1, tokens, done, lengths, logits, *states)
 
         tokens = tf.TensorArray(tf.int32, size=CHUNK, element_shape=done.shape)
@@ -161,11 +175,13 @@ class Generator(tf.Module):
         )
         return tf.transpose(tokens.stack()), done, lengths, logits, states
 
+    _compiled_chunk = tf.function(_chunk, jit_compile=True)
+
     def generate_ids(self, prime, length, temperature, top_k, top_p, seed, num_samples, stop_id):
         """`num_samples` continuations of `prime`, each up to `length` tokens.
 
-        The steps run in chunks of CHUNK compiled with XLA: one kernel launch per chunk instead
-        of about a hundred small ops per step.
+        The steps run in chunks of CHUNK, compiled with XLA when `self.compiled`: one kernel
+        launch per chunk instead of about a hundred small ops per step.
 
         Returns:
             `(ids, lengths)`: ids `(num_samples, length)` int32 and the length of each sample,
@@ -181,8 +197,10 @@ class Generator(tf.Module):
         def cond(c, chunks, done, lengths, logits, *states):
             return (c * CHUNK < length) & tf.logical_not(tf.reduce_all(done))
 
+        chunk = self._compiled_chunk if self.compiled else self._chunk
+
         def body(c, chunks, done, lengths, logits, *states):
-            tokens, done, lengths, logits, states = self._chunk(
+            tokens, done, lengths, logits, states = chunk(
                 c * CHUNK, length, done, lengths, logits, list(states), settings
             )
             return (c + 1, chunks.write(c, tokens), done, lengths, logits, *states)
@@ -217,9 +235,11 @@ def generates(task) -> bool:
     return task.input_kind == "tokens" and task.per_step
 
 
-def generator_for(model: keras.Model, task) -> Generator | None:
+def generator_for(model: keras.Model, task, compiled: bool = True) -> Generator | None:
     """The generator of a task's model (grammars never draw padding or start), or None."""
-    return Generator(model, getattr(task, "forbidden_ids", ())) if generates(task) else None
+    if not generates(task):
+        return None
+    return Generator(model, getattr(task, "forbidden_ids", ()), compiled=compiled)
 
 
 def check_sampling(

@@ -50,14 +50,18 @@ def text_task(tmp_path_factory):
 @pytest.mark.parametrize("cell", ["vanilla", "lstm", "gru", "phased"])
 def test_temperature_zero_is_argmax_decoding_with_the_keras_model(text_task, cell):
     model = build_model(text_task, cell, units=12, num_layers=2, embedding_dim=6)
-    ids, lengths = generate(Generator(model), [3, 1, 4], 25, temperature=0.0, n=2)
     expected = greedy_with_keras(model, [3, 1, 4], 25)
-    assert ids[0].tolist() == expected and ids[1].tolist() == expected
-    assert lengths.tolist() == [25, 25]
+    for compiled in (True, False):  # XLA chunks, and the plain loop of validation samples
+        generator = Generator(model, compiled=compiled)
+        ids, lengths = generate(generator, [3, 1, 4], 25, temperature=0.0, n=2)
+        assert ids[0].tolist() == expected and ids[1].tolist() == expected, compiled
+        assert lengths.tolist() == [25, 25]
 
 
-def test_seeds_fix_the_samples_and_top_k_1_is_greedy(text_task):
-    generator = Generator(build_model(text_task, "lstm", units=12, embedding_dim=6))
+@pytest.mark.parametrize("compiled", [True, False], ids=["xla", "plain"])
+def test_seeds_fix_the_samples_and_top_k_1_is_greedy(text_task, compiled):
+    model = build_model(text_task, "lstm", units=12, embedding_dim=6)
+    generator = Generator(model, compiled=compiled)
     a, _ = generate(generator, [0], 200, seed=(1, 2), n=3)
     b, _ = generate(generator, [0], 200, seed=(1, 2), n=3)
     c, _ = generate(generator, [0], 200, seed=(1, 3), n=3)

@@ -22,6 +22,8 @@ compilation (`compilable`).
 
 from __future__ import annotations
 
+import functools
+
 import tensorflow as tf
 
 
@@ -74,6 +76,27 @@ def compilable(sequences, units: int) -> bool:
     if not JIT or tf.executing_eagerly() or not shape.is_fully_defined():
         return False
     return JIT is True or shape[0] * shape[1] * units >= MIN_COMPILED_SIZE
+
+
+def plain_loops(function):
+    """`function` (a `tf.function`) with every fused loop it traces left uncompiled.
+
+    For inputs whose shapes change from call to call (padded sentences, sums, wave samples): the
+    first trace of a `tf.function(reduce_retracing=True)` sees static shapes, so XLA would
+    compile its loops for that one shape before the next trace generalises them; in the default
+    `seqrnn train` (toy) that cost about 4 s of each run for nothing.
+    """
+
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        global JIT
+        saved, JIT = JIT, False
+        try:
+            return function(*args, **kwargs)
+        finally:
+            JIT = saved
+
+    return call
 
 
 def _previous(sequence, first):

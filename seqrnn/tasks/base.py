@@ -68,6 +68,9 @@ class Task:
     carries_state: ClassVar[bool] = False
     #: whether id 0 is padding (to be masked)
     padded: ClassVar[bool] = False
+    #: whether every batch of a split has the same shape (text windows, palindromes); only then
+    #: may the trainer's fused loops be compiled with XLA, once for that shape
+    fixed_shapes: ClassVar[bool] = False
     num_classes: int
     vocab_size: int
 

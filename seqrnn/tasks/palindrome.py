@@ -33,6 +33,7 @@ class PalindromeTask(Task):
     summary: ClassVar[str] = "read T - 1 digits of a palindrome, predict the last; accuracy"
     input_kind: ClassVar[str] = "tokens"
     per_step: ClassVar[bool] = False
+    fixed_shapes: ClassVar[bool] = True
     num_classes: ClassVar[int] = 10
     vocab_size: ClassVar[int] = 10
 

@@ -68,6 +68,7 @@ class TextTask(Task):
     )
     input_kind: ClassVar[str] = "tokens"
     per_step: ClassVar[bool] = True
+    fixed_shapes: ClassVar[bool] = True
     _corpus: Corpus = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

@@ -217,7 +217,9 @@ class Trainer:
             self.checkpoint, str(self.run.checkpoints), max_to_keep=3
         )
         self.weight_per_row = mean_weight_per_row(task, config.batch_size, config.seed)
-        self.generator = generator_for(self.model, task)
+        # Validation samples and the samples shown run the plain loop: a run draws them a few
+        # times, too few to repay XLA's compilations (see seqrnn.generation).
+        self.generator = generator_for(self.model, task, compiled=False)
         self.evaluator = Evaluator(
             self.model, task, config.batch_size, config.seed, generator=self.generator
         )
@@ -225,6 +227,8 @@ class Trainer:
     def _train_step(self):
         import keras
         import tensorflow as tf
+
+        from seqrnn.layers._fused import plain_loops
 
         config, net, strategy = self.config, self.net, self.strategy
         variables = self.model.trainable_variables
@@ -279,7 +283,7 @@ class Trainer:
             self.optimizer.apply_gradients(zip(grads, variables, strict=True))
             return loss, norm, tokens, sequences, states
 
-        return train_step
+        return train_step if self.task.fixed_shapes else plain_loops(train_step)
 
     def _distribute(self, arrays):
         """Global-batch arrays as per-replica values: replica i gets its slice of the rows."""

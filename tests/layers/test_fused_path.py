@@ -134,6 +134,24 @@ def test_xla_compiles_traced_loops_of_a_static_shape_large_enough():
     call("dynamic", large, [tf.TensorSpec((None, None, 3), tf.float32)])
     assert seen == {"static": True, "small": False, "dynamic": False}
 
+    # plain_loops (the trainer's step for tasks whose batches change shape): not compiled, even
+    # at a static shape; the setting comes back after the call, also when the call fails.
+    def run(x):
+        y = layer(x)
+        seen["plain"] = layer.xla
+        if x.shape[0] == 1:
+            raise ValueError("fails")
+        return y
+
+    step = _fused.plain_loops(tf.function(run))
+    step(large)
+    assert seen["plain"] is False and _fused.JIT == "auto"
+    with pytest.raises(ValueError, match="fails"):
+        step(np.ones((1, 70, 3), "float32"))  # a new shape, traced again
+    assert _fused.JIT == "auto"
+    call("static again", large[:, :35])  # 32 x 35 x 64 = 71,680
+    assert seen["static again"] is True
+
 
 def _expected_default_path():
     return "fused" if BACKEND == "tensorflow" else "per-step"

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-import seqrnn  # noqa: F401  (registers the layers for load_model)
+import seqrnn  # registers the layers for load_model
 from cli.main import app, main
 from seqrnn.tasks import TASKS
 from seqrnn.training import RunFolder, TrainConfig, Trainer
@@ -67,6 +67,43 @@ def test_same_seed_same_weights_bit_for_bit(tmp_path):
     a, b, c = (weights_of(tmp_path / name) for name in "abc")
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
+
+
+@pytest.mark.parametrize("name", ["toy", "text"])
+def test_training_compiles_loops_only_for_tasks_of_fixed_shapes(tmp_path, monkeypatch, name):
+    """XLA compiles a fused loop for one shape. Text windows keep theirs, so the training step
+    (and validation) compile at this size; sentences are padded to a new length every batch, so
+    their loops stay plain from the first trace on (compiling the first batch's shape cost about
+    4 s of every default run)."""
+    settings = {}
+    if name == "text":
+        if not SHAKESPEARE.exists():
+            pytest.skip("../shared/data is not beside the project")
+        settings = {"path": str(SHAKESPEARE), "seq_len": 64}
+    from seqrnn.layers import _fused
+
+    decisions = []  # whether each traced fused loop was compiled
+
+    def spy(sequences, units):
+        decisions.append(compilable(sequences, units))
+        return decisions[-1]
+
+    compilable = _fused.compilable
+    monkeypatch.setattr(_fused, "compilable", spy)
+    config = TrainConfig(
+        task=name, task_settings=settings, units=128, embedding_dim=4, batch_size=32, steps=2
+    )
+    run = RunFolder.open(tmp_path / name, resume=False, force=False)
+    try:
+        trainer = Trainer(config, run)
+        trainer.train()
+    finally:
+        run.unlock()
+    assert trainer.task.fixed_shapes == (name == "text")
+    layers = [x for x in trainer.model.layers if isinstance(x, seqrnn.layers.LSTM)]
+    assert len(layers) == 1 and layers[0].path == "fused"
+    # text: 32 x 64 x 128 is above MIN_COMPILED_SIZE; toy: traced more than once, never compiled
+    assert decisions and set(decisions) == {name == "text"}, decisions
 
 
 def test_every_token_weighs_the_same_whatever_the_length_of_its_batch(tmp_path):
