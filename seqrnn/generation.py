@@ -175,7 +175,7 @@ class Generator(tf.Module):
         )
         return tf.transpose(tokens.stack()), done, lengths, logits, states
 
-    _compiled_chunk = tf.function(_chunk, jit_compile=True)
+    _compiled_chunk = tf.function(_chunk, jit_compile=True, autograph=False)
 
     def generate_ids(self, prime, length, temperature, top_k, top_p, seed, num_samples, stop_id):
         """`num_samples` continuations of `prime`, each up to `length` tokens.
@@ -213,6 +213,7 @@ class Generator(tf.Module):
         return ids[:, :length], lengths
 
     @tf.function(
+        autograph=False,
         input_signature=[
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([], tf.int32),
@@ -222,7 +223,7 @@ class Generator(tf.Module):
             tf.TensorSpec([2], tf.int64),
             tf.TensorSpec([], tf.int32),
             tf.TensorSpec([], tf.int32),
-        ]
+        ],
     )
     def generate(self, prime, length, temperature, top_k, top_p, seed, num_samples, stop_id):
         return self.generate_ids(

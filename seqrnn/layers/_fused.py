@@ -50,7 +50,7 @@ def _loop(step, num_steps, carry, num_outputs, reverse=False, compiled=False):
         return carry, [array.stack() for array in arrays]
 
     if compiled:
-        run = tf.function(run, jit_compile=True)
+        run = tf.function(run, jit_compile=True, autograph=False)
     return run(tuple(carry))
 
 

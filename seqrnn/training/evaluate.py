@@ -35,7 +35,7 @@ class Evaluator:
         self.widths = [w for layer in state_shapes(model) for w in layer]
         net = self.stateful or model
 
-        @tf.function(reduce_retracing=True)
+        @tf.function(reduce_retracing=True, autograph=False)
         def step(inputs, targets, weights):
             outputs = net(inputs, training=False)
             logits, states = (outputs[0], outputs[1:]) if self.stateful else (outputs, [])
