@@ -646,9 +646,10 @@ class Frequency(Study):
             for regime in regimes:
                 config = {"task": "frequency", "cell": cell, "units": 8 if self.quick else 110}
                 # Asynchronous sampling learns slowest (the Phased LSTM is still improving at
-                # 3000 steps), so its runs train twice as long; 0.1 ms samples are 150-1250
-                # steps long (1.5-2.2 s a training step on 2 CPU cores), so those runs train
-                # 1000 steps.
+                # 3000 steps), so its runs train twice as long; 0.1 ms batches are 1250 steps
+                # long (a Phased LSTM training step took 0.7-0.9 s on 2 CPU cores, 1.5-2.2 s
+                # before the padding was fixed and the gate fused), so those runs train 1000
+                # steps.
                 steps = {"async": 6000, "1ms": 3000, "0.1ms": 1000}[regime]
                 steps = 10 if self.quick else steps
                 config |= {"batch_size": 32, "steps": steps, "lr": 1e-3}

@@ -41,9 +41,16 @@ def rng_for(seed: int, split: str) -> np.random.Generator:
     return np.random.default_rng([seed, SPLITS.index(split)])
 
 
-def pad(rows: list[np.ndarray], value=0, dtype=None) -> np.ndarray:
-    """Stacks 1-D (or (n, k)) arrays of different lengths, padding the ends with `value`."""
+def pad(rows: list[np.ndarray], value=0, dtype=None, length: int | None = None) -> np.ndarray:
+    """Stacks 1-D (or (n, k)) arrays of different lengths, padding the ends with `value`.
+
+    To the longest row, or to `length` when given (a fixed shape; no row may be longer).
+    """
     longest = max(len(r) for r in rows)
+    if length is not None:
+        if longest > length:
+            raise ValueError(f"a row of {longest} steps does not fit a length of {length}")
+        longest = length
     out = np.full((len(rows), longest, *rows[0].shape[1:]), value, dtype=dtype or rows[0].dtype)
     for i, row in enumerate(rows):
         out[i, : len(row)] = row

@@ -9,8 +9,12 @@ uniform in [0, 100) ms, with a phase uniform in [0, 2 pi). Three ways to observe
 - `async`: N ~ U(15, 125) times drawn uniformly within the sample's span, sorted.
 
 Inputs are the values, their timestamps in ms and a mask (samples differ in length; padded
-steps are masked). A Phased LSTM reads the timestamps with its time gate; other cells get
-scaled time features beside the value (`seqrnn.models.TimeFeatures`), chosen by the setting
+steps are masked). Every batch is padded to the longest sample the regime can draw (125 steps,
+1250 at 0.1 ms): the shapes stay fixed, so training compiles the recurrent loops with XLA once,
+and masked steps leave the state as it was, so the padding changes no output.
+
+A Phased LSTM reads the timestamps with its time gate; other cells get scaled time features
+beside the value (`seqrnn.models.TimeFeatures`), chosen by the setting
 `time_features`: `elapsed+gap` (default: time since the first observation / 100 ms and the gap
 since the previous one in ms) or `elapsed` (the time alone, as the paper's LSTM read its
 timestamp).
@@ -28,6 +32,8 @@ from seqrnn.errors import UsageError
 from seqrnn.tasks.base import Batch, Task, check_int, pad
 
 REGIMES = {"1ms": 1.0, "0.1ms": 0.1, "async": None}
+#: The longest sample of each regime: durations are below 125 ms, async draws 15-125 times.
+MAX_STEPS = {"1ms": 125, "0.1ms": 1250, "async": 125}
 TARGET_PERIOD = (5.0, 6.0)
 TIME_FEATURES = ("elapsed+gap", "elapsed")
 
@@ -63,6 +69,7 @@ class FrequencyTask(Task):
     per_step: ClassVar[bool] = False
     num_classes: ClassVar[int] = 2
     vocab_size: ClassVar[int] = 0
+    fixed_shapes: ClassVar[bool] = True
 
     def __post_init__(self) -> None:
         if self.regime not in REGIMES:
@@ -90,10 +97,13 @@ class FrequencyTask(Task):
             times.append(t)
             values.append(np.sin(2 * np.pi * (t - start) / period + phase))
         order = rng.permutation(batch_size)  # forced and free periods interleaved
-        mask = pad([np.ones(len(times[i]), bool) for i in order], False)
+        length = MAX_STEPS[self.regime]
+        mask = pad([np.ones(len(times[i]), bool) for i in order], False, length=length)
         inputs = {
-            "values": pad([values[i].astype(np.float32) for i in order], 0.0)[..., None],
-            "times": pad([times[i] for i in order], 0.0),
+            "values": pad([values[i].astype(np.float32) for i in order], 0.0, length=length)[
+                ..., None
+            ],
+            "times": pad([times[i] for i in order], 0.0, length=length),
             "mask": mask,
         }
         targets = label(periods[order])

@@ -134,6 +134,9 @@ class TestFrequency:
         np.testing.assert_array_equal(targets, (periods >= 5) & (periods <= 6))
         assert targets.mean() >= 0.5  # half of each batch is forced into the band
         mask, times = inputs["mask"], inputs["times"]
+        # Padded to the regime's longest sample, whatever this batch drew.
+        longest = 1250 if regime == "0.1ms" else 125
+        assert mask.shape == times.shape == inputs["values"].shape[:2] == (64, longest)
         for row in range(64):
             t = times[row][mask[row]]
             assert np.all(np.diff(t) > 0)
@@ -170,6 +173,17 @@ def test_deterministic_given_the_seed(name):
         np.testing.assert_array_equal(a[1], b[1])
     other = first(task, count=1, seed=4)[0]
     assert not np.array_equal(other[1], first(task, count=1, seed=3)[0][1])
+
+
+@pytest.mark.parametrize("name", [n for n in TASKS if n != "text" and TASKS[n].fixed_shapes])
+@pytest.mark.parametrize("split", ["train", "validation"])
+def test_tasks_of_fixed_shapes_keep_every_batch_the_same_shape(name, split):
+    # The trainer compiles the loops of these tasks with XLA for the first batch's shape.
+    shapes = {
+        (*((key, array.shape) for key, array in sorted(inputs.items())), targets.shape)
+        for inputs, targets, _ in first(make_task(name), split=split, count=10)
+    }
+    assert len(shapes) == 1, shapes
 
 
 def test_unknown_task_and_settings():

@@ -69,13 +69,15 @@ def test_same_seed_same_weights_bit_for_bit(tmp_path):
     assert not all(np.array_equal(x, y) for x, y in zip(a, c, strict=True))
 
 
-@pytest.mark.parametrize("name", ["toy", "text"])
+@pytest.mark.parametrize("name", ["toy", "text", "frequency"])
 def test_training_compiles_loops_only_for_tasks_of_fixed_shapes(tmp_path, monkeypatch, name):
-    """XLA compiles a fused loop for one shape. Text windows keep theirs, so the training step
-    (and validation) compile at this size; sentences are padded to a new length every batch, so
-    their loops stay plain from the first trace on (compiling the first batch's shape cost about
-    4 s of every default run)."""
-    settings = {}
+    """XLA compiles a fused loop for one shape. Text windows and wave samples padded to the
+    regime's longest keep theirs, so the training step (and validation) compile at this size;
+    sentences are padded to a new length every batch, so their loops stay plain from the first
+    trace on (compiling the first batch's shape cost about 4 s of every default run)."""
+    settings, cell = {}, "lstm"
+    if name == "frequency":
+        cell = "phased"
     if name == "text":
         if not SHAKESPEARE.exists():
             pytest.skip("../shared/data is not beside the project")
@@ -91,7 +93,13 @@ def test_training_compiles_loops_only_for_tasks_of_fixed_shapes(tmp_path, monkey
     compilable = _fused.compilable
     monkeypatch.setattr(_fused, "compilable", spy)
     config = TrainConfig(
-        task=name, task_settings=settings, units=128, embedding_dim=4, batch_size=32, steps=2
+        task=name,
+        task_settings=settings,
+        cell=cell,
+        units=128,
+        embedding_dim=4,
+        batch_size=32,
+        steps=2,
     )
     run = RunFolder.open(tmp_path / name, resume=False, force=False)
     try:
@@ -99,11 +107,13 @@ def test_training_compiles_loops_only_for_tasks_of_fixed_shapes(tmp_path, monkey
         trainer.train()
     finally:
         run.unlock()
-    assert trainer.task.fixed_shapes == (name == "text")
-    layers = [x for x in trainer.model.layers if isinstance(x, seqrnn.layers.LSTM)]
+    assert trainer.task.fixed_shapes == (name != "toy")
+    layer_class = seqrnn.layers.PhasedLSTM if cell == "phased" else seqrnn.layers.LSTM
+    layers = [x for x in trainer.model.layers if isinstance(x, layer_class)]
     assert len(layers) == 1 and layers[0].path == "fused"
-    # text: 32 x 64 x 128 is above MIN_COMPILED_SIZE; toy: traced more than once, never compiled
-    assert decisions and set(decisions) == {name == "text"}, decisions
+    # text: 32 x 64 x 128 and frequency: 32 x 125 x 128 are above MIN_COMPILED_SIZE; toy: traced
+    # more than once, never compiled
+    assert decisions and set(decisions) == {name != "toy"}, decisions
 
 
 def test_every_token_weighs_the_same_whatever_the_length_of_its_batch(tmp_path):
