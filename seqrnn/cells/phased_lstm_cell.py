@@ -158,22 +158,30 @@ class PhasedLSTMCell(LSTMCell):
                 for name in ("input_peephole", "forget_peephole", "output_peephole")
             )
 
+    def phase_parameters(self, t):
+        """`(t, shift, tau)` in the dtype the phase is computed in: float64 when `t` is float64
+        (exact for large t), float32 otherwise; tau kept away from 0."""
+        t = ops.convert_to_tensor(t)
+        dtype = "float64" if keras.backend.standardize_dtype(t.dtype) == "float64" else "float32"
+        tau = ops.maximum(ops.abs(ops.cast(self.tau, dtype)), _MIN_TAU)
+        return ops.cast(t, dtype), ops.cast(self.shift, dtype), tau
+
     def phase(self, t):
         """phi = ((t - s) mod tau) / tau of every unit for timestamps `t` of shape `(..., 1)`.
 
-        Computed in float64 when `t` is float64 (exact for large t), returned in the compute
-        dtype: phi lies in [0, 1), where float32 is precise enough.
+        Returned in the compute dtype: phi lies in [0, 1), where float32 is precise enough.
         """
-        t = ops.convert_to_tensor(t)
-        dtype = "float64" if keras.backend.standardize_dtype(t.dtype) == "float64" else "float32"
-        t = ops.cast(t, dtype)
-        tau = ops.maximum(ops.abs(ops.cast(self.tau, dtype)), _MIN_TAU)
-        phi = ops.mod(t - ops.cast(self.shift, dtype), tau) / tau  # (..., units), floor-mod
+        t, shift, tau = self.phase_parameters(t)
+        phi = ops.mod(t - shift, tau) / tau  # (..., units), floor-mod
         return ops.cast(phi, self.compute_dtype)
+
+    def open_fraction(self):
+        """r_on, kept within (0, 1]: the fraction of each period the gate is open."""
+        return ops.clip(ops.abs(self.r_on), _MIN_R_ON, 1.0)
 
     def gate(self, phi, training=False):
         """The openness k of every unit at phases `phi` (the piecewise-linear triangle)."""
-        r_on = ops.clip(ops.abs(self.r_on), _MIN_R_ON, 1.0)
+        r_on = self.open_fraction()
         rising = 2.0 * phi / r_on
         closed = self.leak * phi if training else ops.zeros_like(phi)
         return ops.where(phi < 0.5 * r_on, rising, ops.where(phi < r_on, 2.0 - rising, closed))

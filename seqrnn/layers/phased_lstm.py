@@ -91,9 +91,17 @@ class PhasedLSTM(CellLayer):
 
     def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
         # The time gate depends on the timestamps only, so all of it is computed before the loop
-        # (autodiff gives tau, s and r_on their gradients); the loop blends states by it.
+        # (`_fused.phase` and `_fused.gate` give tau, s and r_on their gradients); the loop
+        # blends states by it.
+        import tensorflow as tf
+
+        from seqrnn.layers import _fused
+
         units = self.cell.units
-        k = self.cell.gate(xs[..., -units:], training)  # (steps, batch, units)
+        phi = xs[..., -units:]
+        leak = self.cell.leak if training else 0.0
+        r_on = tf.cast(self.cell.open_fraction(), phi.dtype)
+        k = _fused.gate(phi, r_on, leak, compiled=self.xla)  # (steps, batch, units)
         if keep is not None:
             k = k * keep
         if dropout_mask is not None:
@@ -123,6 +131,16 @@ class PhasedLSTM(CellLayer):
         x_shape, _ = _split_inputs(sequences_shape)
         return super().compute_output_shape(tuple(x_shape), initial_state_shape)
 
+    def _phases(self, t, x):
+        """The cell's phases at timestamps `t` `(batch, steps, 1)`: hand-derived gradients (and
+        XLA, as the loops) where the fused path will run, the cell's keras.ops elsewhere."""
+        if self.use_fused is False or self._fused_blockers():
+            return self.cell.phase(t)
+        from seqrnn.layers import _fused
+
+        compiled = _fused.compilable(x, self.cell.units)
+        return _fused.phase(*self.cell.phase_parameters(t), self.compute_dtype, compiled=compiled)
+
     def compute_mask(self, sequences, mask):
         return super().compute_mask(sequences, _first_mask(mask))
 
@@ -133,7 +151,7 @@ class PhasedLSTM(CellLayer):
         _check_time_shape(tuple(x.shape), tuple(t.shape))
         if len(t.shape) == 2:
             t = ops.expand_dims(t, -1)  # (batch, steps, 1)
-        phases = self.cell.phase(t)  # (batch, steps, units), before the loop
+        phases = self._phases(t, x)  # (batch, steps, units), before the loop
         return super().call(
             ops.concatenate([x, phases], axis=-1),
             initial_state=initial_state,

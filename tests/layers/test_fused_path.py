@@ -153,6 +153,49 @@ def test_xla_compiles_traced_loops_of_a_static_shape_large_enough():
     assert seen["static again"] is True
 
 
+@pytest.mark.tf_only
+@pytest.mark.parametrize("compiled", [False, True], ids=["plain", "xla"])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_fused_time_gate_equals_the_cells_keras_ops(compiled, dtype):
+    """`_fused.phase` and `_fused.gate` (hand-derived gradients) against `PhasedLSTMCell`'s
+    phase and gate under autodiff: values and the gradients of t, tau, s and r_on, with float64
+    timestamps up to 1e5 ms, every part of the triangle and the leak."""
+    import tensorflow as tf
+
+    from seqrnn.layers import _fused
+
+    cell = seqrnn.cells.PhasedLSTMCell(64, dtype=dtype, seed=2, r_on_init=0.3)
+    cell.build((2, 1 + 64))
+    cell.r_on.assign(np.random.default_rng(3).uniform(0.05, 1.0, 64))
+    t = tf.constant(np.random.default_rng(4).uniform(0.0, 1e5, (3, 40, 1)))
+    upstream = tf.constant(np.random.default_rng(5).normal(size=(3, 40, 64)), dtype)
+    variables = [cell.tau, cell.shift, cell.r_on]
+
+    def k_and_grads(fused):
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            if fused:
+                phi = _fused.phase(*cell.phase_parameters(t), dtype, compiled=compiled)
+                k = _fused.gate(phi, cell.open_fraction(), cell.leak, compiled=compiled)
+            else:
+                k = cell.gate(cell.phase(t), training=True)
+            loss = tf.reduce_sum(k * upstream)
+        return [k, *tape.gradient(loss, [t, *variables])]
+
+    got, expected = k_and_grads(True), k_and_grads(False)
+    phi = to_numpy(cell.phase(t))
+    r_on = to_numpy(cell.open_fraction())
+    assert (phi < r_on / 2).any() and ((phi >= r_on / 2) & (phi < r_on)).any()
+    assert (phi >= r_on).any()  # opening, closing and closed (leaking) phases all occur
+    # float32 phases carry rounding of 6e-8 times the gate's slope of up to 2 / r_on = 40
+    rtol, atol = (1e-9, 1e-9) if dtype == "float64" else (1e-4, 1e-5)
+    for name, a, b in zip(["k", "t", "tau", "shift", "r_on"], got, expected, strict=True):
+        a, b = to_numpy(a), to_numpy(b)
+        assert a.dtype == b.dtype, name
+        scale = np.abs(b).max()
+        np.testing.assert_allclose(a / scale, b / scale, rtol=rtol, atol=atol, err_msg=name)
+
+
 def _expected_default_path():
     return "fused" if BACKEND == "tensorflow" else "per-step"
 
