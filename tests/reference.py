@@ -65,3 +65,20 @@ def phased_lstm(x, t, weights, leak=0.0, peepholes=False):
         h = k * h_new + (1 - k) * h
         outputs.append(h)
     return np.stack(outputs, axis=1)
+
+
+def greedy_with_keras(model, prime: list[int], length: int) -> list[int]:
+    """Argmax decoding with a Keras character model run over the whole sequence at every step.
+
+    The input keeps one shape: the sequence so far, then filler up to `len(prime) + length`
+    tokens, and the logits are read at its last real token. A causal recurrent model's outputs
+    there do not depend on later tokens, and `predict_on_batch` traces once instead of once per
+    length (`predict` per character took 8 s for 120 characters, this takes 0.6 s).
+    """
+    sequence = list(prime)
+    total = len(prime) + length
+    for _ in range(length):
+        tokens = np.array([sequence + [0] * (total - len(sequence))], np.int32)
+        logits = model.predict_on_batch({"tokens": tokens})[0, len(sequence) - 1]
+        sequence.append(int(np.argmax(logits)))
+    return sequence[len(prime) :]

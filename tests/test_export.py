@@ -15,6 +15,7 @@ import pytest
 
 from cli.main import main
 from tests.conftest import ROOT
+from tests.reference import greedy_with_keras
 
 pytestmark = pytest.mark.tf_only
 tf = pytest.importorskip("tensorflow")
@@ -119,7 +120,7 @@ def generate(loaded, prime="", length=100, temperature=1.0, seed=(0, 0), num_sam
     )["samples"].numpy()
 
 
-def greedy_with_keras(run: Path, prime: str, length: int) -> str:
+def keras_greedy_text(run: Path, prime: str, length: int) -> str:
     import keras
 
     import seqrnn  # noqa: F401
@@ -128,11 +129,7 @@ def greedy_with_keras(run: Path, prime: str, length: int) -> str:
     config = json.loads((run / "config.json").read_text())
     task = make_task("text", **config["task_settings"])
     model = keras.models.load_model(run / "model.keras")
-    ids = list(task.encode(prime))
-    for _ in range(length):
-        logits = model.predict({"tokens": np.array([ids], np.int32)}, verbose=0)[0, -1]
-        ids.append(int(np.argmax(logits)))
-    return task.decode(ids[len(prime) :])
+    return task.decode(greedy_with_keras(model, list(task.encode(prime)), length))
 
 
 def test_the_export_generates_in_a_process_without_seqrnn(text_export):
@@ -143,7 +140,7 @@ def test_the_export_generates_in_a_process_without_seqrnn(text_export):
     assert len(set(out["a"])) > 1  # the rows of one call differ
     assert all(len(s) == 120 for s in out["a"])  # characters, not bytes (é is two bytes)
     assert len(set(out["greedy"])) == 1 and out["greedy"] == out["top1"]
-    assert out["greedy"][0] == greedy_with_keras(run, "ab é", 120)
+    assert out["greedy"][0] == keras_greedy_text(run, "ab é", 120)
 
 
 def test_a_model_trained_on_toy_generates_samples_that_parse(tmp_path):

@@ -9,20 +9,12 @@ import pytest
 from seqrnn.errors import UsageError
 from seqrnn.models import build_model
 from seqrnn.tasks import make_task
+from tests.reference import greedy_with_keras
 
 pytestmark = pytest.mark.tf_only
 tf = pytest.importorskip("tensorflow")
 
 from seqrnn.generation import Generator, choose, sample_texts  # noqa: E402
-
-
-def greedy_with_keras(model, prime: list[int], length: int) -> list[int]:
-    """Argmax decoding by running the whole sequence through the Keras model at every step."""
-    sequence = list(prime)
-    for _ in range(length):
-        logits = model.predict({"tokens": np.array([sequence], np.int32)}, verbose=0)[0, -1]
-        sequence.append(int(np.argmax(logits)))
-    return sequence[len(prime) :]
 
 
 def generate(generator, prime, length, temperature=1.0, top_k=0, top_p=1.0, seed=(0, 0), n=1):
