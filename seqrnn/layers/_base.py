@@ -235,8 +235,10 @@ class CellLayer(keras.layers.RNN):
             outputs = outputs * shown[..., tf.newaxis]
         return outputs[:, -1], outputs, states
 
-    def _project(self, xs, dropout_mask, num_bias_rows=None):
-        """`x W + b` of all steps in one matmul: `(steps, batch, gates * units)`."""
+    def _project(self, xs, dropout_mask):
+        """`x W` of all steps in one matmul: `(steps, batch, gates * units)`.
+
+        The fused loops add the bias themselves (`_bias`)."""
         import tensorflow as tf
 
         if dropout_mask is not None:
@@ -244,10 +246,13 @@ class CellLayer(keras.layers.RNN):
         shape = tf.shape(xs)
         kernel = tf.cast(self.cell.kernel, xs.dtype)
         zx = tf.matmul(tf.reshape(xs, (-1, shape[-1])), kernel)
-        if self.cell.use_bias:
-            bias = tf.cast(self.cell.bias, xs.dtype)
-            zx = zx + (bias if num_bias_rows is None else bias[0])
         return tf.reshape(zx, (shape[0], shape[1], -1))
+
+    def _bias(self, dtype):
+        """The cell's bias cast to `dtype`, or None without one."""
+        import tensorflow as tf
+
+        return tf.cast(self.cell.bias, dtype) if self.cell.use_bias else None
 
     def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
         """Outputs `(steps, batch, units)` and final states of the time-major inputs `xs`.

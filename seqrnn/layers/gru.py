@@ -52,8 +52,8 @@ class GRU(CellLayer):
 
         from seqrnn.layers import _fused
 
-        zx = self._project(xs, dropout_mask, num_bias_rows=2)  # (steps, batch, 3 * units)
+        zx = self._project(xs, dropout_mask)  # (steps, batch, 3 * units)
         u = tf.cast(self.cell.recurrent_kernel, zx.dtype)
-        recurrent_bias = tf.cast(self.cell.bias[1], zx.dtype) if self.cell.use_bias else None
-        hs, h = _fused.gru(zx, initial_state[0], u, recurrent_bias, keep, compiled=self.xla)
+        bias = self._bias(zx.dtype)  # (2, 3 * units): the input's and the recurrent bias
+        hs, h = _fused.gru(zx, initial_state[0], u, keep, bias=bias, compiled=self.xla)
         return hs, [h]

@@ -15,7 +15,7 @@ def fused_lstm(layer, xs, initial_state, k, dropout_mask):
 
     zx = layer._project(xs, dropout_mask)  # (steps, batch, 4 * units)
     u = tf.cast(layer.cell.recurrent_kernel, zx.dtype)
-    hs, h, c = _fused.lstm(zx, initial_state[0], initial_state[1], u, k, compiled=layer.xla)
+    hs, h, c = _fused.lstm(zx, *initial_state, u, k, bias=layer._bias(zx.dtype), compiled=layer.xla)
     return hs, [h, c]
 
 

@@ -47,5 +47,6 @@ class VanillaRNN(CellLayer):
 
         zx = self._project(xs, dropout_mask)  # (steps, batch, units)
         u = tf.cast(self.cell.recurrent_kernel, zx.dtype)
-        hs, h = _fused.vanilla(zx, initial_state[0], u, keep, compiled=self.xla)
+        bias = self._bias(zx.dtype)
+        hs, h = _fused.vanilla(zx, initial_state[0], u, keep, bias=bias, compiled=self.xla)
         return hs, [h]

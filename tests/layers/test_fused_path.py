@@ -78,8 +78,9 @@ def _run(layer_class, use_fused, x, mask, initial, training, graph=False, **kwar
         {"masked": True, "go_backwards": True},
         {"masked": True, "zero_output_for_mask": True},
         {"training": True, "dropout": 0.4},
+        {"masked": True, "use_bias": False},
     ],
-    ids=["plain", "masked-backwards", "zero-output-for-mask", "input-dropout"],
+    ids=["plain", "masked-backwards", "zero-output-for-mask", "input-dropout", "masked-no-bias"],
 )
 @pytest.mark.parametrize("graph", [False, True], ids=["eager", "xla"])
 def test_fused_equals_the_per_step_cell_in_float64(layer_class, case, graph, monkeypatch):
