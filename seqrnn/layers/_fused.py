@@ -134,7 +134,10 @@ def _optional(args, *present):
 
 
 def _bias_sums(sums, *terms):
-    """The running bias gradients `sums` plus each term's sum over the batch."""
+    """The running bias gradients `sums` plus each term's sum over the batch; () without a bias
+    (no `sums` carried)."""
+    if not sums:
+        return ()
     return tuple(s + tf.reduce_sum(d, axis=0) for s, d in zip(sums, terms, strict=True))
 
 
@@ -206,7 +209,7 @@ def lstm(zx, h0, c0, recurrent_kernel, k=None, bias=None, compiled=False):
                     dh_prev = dh_prev + (1.0 - k[t]) * dh
                     dc_prev = dc_prev + (1.0 - k[t]) * dc
                     outputs += (dh, dc)
-                return (dh_prev, dc_prev, *_bias_sums(carry[2:], *[dz] * biased)), outputs
+                return (dh_prev, dc_prev, *_bias_sums(carry[2:], dz)), outputs
 
             (dh0, dc0, *db), back_saved = _loop(
                 back,
@@ -285,7 +288,7 @@ def gru(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False):
                     dh_prev = dh_prev + (1.0 - k[t]) * dh
                     outputs += (dh,)
                 # the recurrent bias's gradient is the input's for z and r: only n's is summed
-                sums = _bias_sums(carry[1:], *[dx, dn_inner] * biased)
+                sums = _bias_sums(carry[1:], dx, dn_inner)
                 return (dh_prev, *sums), outputs
 
             sums = [tf.zeros_like(b[0]), tf.zeros_like(b[0][:units])] if biased else []
@@ -351,7 +354,7 @@ def vanilla(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False):
                 if gated:
                     dh_prev = dh_prev + (1.0 - k[t]) * dh
                     outputs += (dh,)
-                return (dh_prev, *_bias_sums(carry[1:], *[dz] * biased)), outputs
+                return (dh_prev, *_bias_sums(carry[1:], dz)), outputs
 
             (dh0, *db), back_saved = _loop(
                 back,
