@@ -109,6 +109,12 @@ class CellLayer(keras.layers.RNN):
         """Whether the last fused call compiled its loops with XLA (`_fused.compilable`)."""
         return getattr(self, "_xla", False)
 
+    @property
+    def slices(self) -> int:
+        """How many slices of the batch the last fused call ran as independent recurrences, side
+        by side (`_fused.batch_slices`; 1 for the whole batch in one)."""
+        return getattr(self, "_slices", 1)
+
     def _fused_blockers(self) -> list[str]:
         """Why the fused path cannot run this layer (an empty list when it can)."""
         reasons = []
@@ -138,6 +144,7 @@ class CellLayer(keras.layers.RNN):
         """Records the path; warns once per layer when it is slower than the layer could run."""
         self._path = path
         self._xla = False  # set by the fused path when it compiles
+        self._slices = 1  # set by the fused path when it slices the batch
         if reason is None or getattr(self, "_told", False):
             return
         self._told = True
@@ -219,12 +226,44 @@ class CellLayer(keras.layers.RNN):
             sequences = tf.reverse(sequences, [1])
             mask = None if mask is None else tf.reverse(mask, [1])
         dropout_mask = self._input_dropout_mask(sequences, training)
+        # Compiled loops run as independent recurrences over slices of the batch, which
+        # TensorFlow's executor runs side by side: XLA runs a loop's small products on one core.
+        sizes = [sequences.shape[0]]
+        if self._xla and not _gpu_available():
+            sizes = _fused.batch_slices(sequences.shape[0])
+        self._slices = len(sizes)
+        if len(sizes) == 1:
+            outputs, states = self._fused_slice(
+                sequences, list(initial_state), mask, dropout_mask, training
+            )
+            return outputs[:, -1], outputs, states
+
+        def split(x):
+            return [None] * len(sizes) if x is None else tf.split(x, sizes, axis=0)
+
+        slices = zip(
+            split(sequences),
+            zip(*[split(state) for state in initial_state], strict=True),
+            split(mask),
+            split(dropout_mask),
+            strict=True,
+        )
+        results = [self._fused_slice(x, list(s), m, d, training) for x, s, m, d in slices]
+        outputs = tf.concat([result[0] for result in results], axis=0)
+        states = [tf.concat(parts, axis=0) for parts in zip(*[r[1] for r in results], strict=True)]
+        return outputs[:, -1], outputs, states
+
+    def _fused_slice(self, sequences, initial_state, mask, dropout_mask, training):
+        """Outputs `(batch, steps, units)` and final states of the fused path over `sequences`
+        `(batch, steps, features)` (in the order they are processed, `go_backwards` applied)."""
+        import tensorflow as tf
+
         xs = tf.transpose(sequences, [1, 0, 2])  # (steps, batch, features)
         keep = None  # the fraction of each state that updates: 0 at masked steps
         if mask is not None:
             keep = tf.transpose(tf.cast(mask, xs.dtype))[..., tf.newaxis]  # (steps, batch, 1)
             keep = tf.broadcast_to(keep, (tf.shape(xs)[0], tf.shape(xs)[1], self.cell.units))
-        hs, states = self._fused_recurrence(xs, list(initial_state), keep, dropout_mask, training)
+        hs, states = self._fused_recurrence(xs, initial_state, keep, dropout_mask, training)
         outputs = tf.transpose(hs, [1, 0, 2])  # (batch, steps, units)
         if mask is not None:
             # Keras' outputs: zero at masked steps (zero_output_for_mask) or the previous output,
@@ -233,7 +272,7 @@ class CellLayer(keras.layers.RNN):
             if not self.zero_output_for_mask:
                 shown = tf.cast(tf.cumsum(shown, axis=1) > 0, outputs.dtype)
             outputs = outputs * shown[..., tf.newaxis]
-        return outputs[:, -1], outputs, states
+        return outputs, states
 
     def _project(self, xs, dropout_mask):
         """`x W` of all steps in one matmul: `(steps, batch, gates * units)`.

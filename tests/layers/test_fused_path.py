@@ -25,11 +25,11 @@ def _inputs(layer_class, x):
     return x
 
 
-def _run(layer_class, use_fused, x, mask, initial, training, graph=False, **kwargs):
+def _run(layer_class, use_fused, x, mask, initial, training, graph=False, slices=1, **kwargs):
     """Outputs, final states and every gradient of a float64 layer with fixed random weights.
 
     `graph`: called in a `tf.function` with static shapes, where the fused path compiles its
-    loops with XLA; otherwise eagerly."""
+    loops with XLA (in `slices` slices of the batch); otherwise eagerly."""
     import tensorflow as tf
 
     keras.utils.set_random_seed(0)  # the same initial weights for both paths
@@ -66,6 +66,7 @@ def _run(layer_class, use_fused, x, mask, initial, training, graph=False, **kwar
         forward_backward = tf.function(forward_backward)
     results = forward_backward(tf.constant(x), [tf.constant(s) for s in initial])
     assert layer.xla == (graph and use_fused is True)
+    assert layer.slices == (slices if layer.xla else 1)
     return layer.path, [to_numpy(t) for t in results]
 
 
@@ -82,7 +83,7 @@ def _run(layer_class, use_fused, x, mask, initial, training, graph=False, **kwar
     ],
     ids=["plain", "masked-backwards", "zero-output-for-mask", "input-dropout", "masked-no-bias"],
 )
-@pytest.mark.parametrize("graph", [False, True], ids=["eager", "xla"])
+@pytest.mark.parametrize("graph", [False, True, "sliced"], ids=["eager", "xla", "xla-sliced"])
 def test_fused_equals_the_per_step_cell_in_float64(layer_class, case, graph, monkeypatch):
     case = dict(case)
     rng = np.random.default_rng(0)
@@ -96,15 +97,53 @@ def test_fused_equals_the_per_step_cell_in_float64(layer_class, case, graph, mon
         from seqrnn.layers import _fused
 
         monkeypatch.setattr(_fused, "JIT", True)  # these shapes are below the "auto" threshold
+        # "sliced": the batch of 4 in slices of 2, 1 and 1, each its own compiled recurrence
+        monkeypatch.setattr(_fused, "SLICES", 3 if graph == "sliced" else 1)
     width = 1 if layer_class in (seqrnn.VanillaRNN, seqrnn.GRU) else 2
     initial = [rng.normal(size=(BATCH, UNITS)) for _ in range(width)]
-    path, fused = _run(layer_class, True, x, mask, initial, training, graph, **case)
+    slices = 3 if graph == "sliced" else 1
+    path, fused = _run(layer_class, True, x, mask, initial, training, bool(graph), slices, **case)
     assert path == "fused"
     path, per_step = _run(layer_class, False, x, mask, initial, training, **case)
     assert path == "per-step"
     for a, b in zip(fused, per_step, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-10)
     assert all(np.abs(g).max() > 0 for g in fused[1 + width :])  # every gradient is exercised
+
+
+@pytest.mark.tf_only
+@pytest.mark.parametrize(
+    ("setting", "cores", "batch", "sizes"),
+    [
+        ("auto", 2, 64, [32, 32]),  # seqrnn bench's shape on this machine
+        ("auto", 2, 15, [15]),  # a slice would have fewer than MIN_SLICE (8) samples
+        ("auto", 4, 28, [10, 9, 9]),  # as many as MIN_SLICE allows, the remainder spread
+        ("auto", 1, 64, [64]),
+        (3, 2, 4, [2, 1, 1]),
+        (8, 2, 4, [1, 1, 1, 1]),  # never an empty slice
+        (1, 8, 64, [64]),
+    ],
+)
+def test_batch_slices(setting, cores, batch, sizes, monkeypatch):
+    from seqrnn.layers import _fused
+
+    monkeypatch.setattr(_fused, "SLICES", setting)
+    monkeypatch.setattr(_fused, "MIN_SLICE", 8)
+    monkeypatch.setattr(_fused, "_cores", lambda: cores)
+    assert _fused.batch_slices(batch) == sizes
+
+
+@pytest.mark.tf_only
+def test_cores_follow_the_inter_op_threads_when_set(monkeypatch):
+    import tensorflow as tf
+
+    from seqrnn.layers import _fused
+
+    monkeypatch.setattr(tf.config.threading, "get_inter_op_parallelism_threads", lambda: 0)
+    available = _fused._cores()
+    assert available >= 1
+    monkeypatch.setattr(tf.config.threading, "get_inter_op_parallelism_threads", lambda: 1)
+    assert _fused._cores() == 1
 
 
 @pytest.mark.tf_only
