@@ -375,7 +375,9 @@ class Bench:
                 tokens,
                 flops,
             )
-            ours.name += f" ({layer.path}, XLA)" if layer.xla else f" ({layer.path})"
+            how = [layer.path] + ["XLA"] * layer.xla
+            how += [f"{layer.slices} batch slices"] if layer.slices > 1 else []
+            ours.name += f" ({', '.join(how)})"
             peer = KERAS_PEERS[cell]
             keras_row = self._measure(
                 "training",

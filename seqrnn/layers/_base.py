@@ -35,11 +35,12 @@ class CellLayer(keras.layers.RNN):
     Subclasses set `cell_class`. On the TensorFlow backend a layer with a fused path runs it
     (`use_fused="auto"`): the input projections of all steps in one matmul, a loop holding only
     the recurrent product, and a hand-written backward pass whose weight gradients are single large
-    matmuls (`seqrnn/layers/_fused.py`). On a GPU, an LSTM or GRU that cuDNN supports runs Keras'
-    cuDNN kernel instead. Settings the fused path does not implement (recurrent dropout, other
-    activations, `unroll=True`, another backend) run the per-step cell, with a warning once per
-    layer; `layer.path` says which path the last call took. `use_fused=False` forces the
-    per-step cell, `use_fused=True` raises instead of falling back.
+    matmuls (`seqrnn/layers/_fused.py`). When the loops are compiled with XLA on a CPU, slices of
+    the batch run their recurrences side by side, one per core (`layer.slices`). On a GPU, an LSTM
+    or GRU that cuDNN supports runs Keras' cuDNN kernel instead. Settings the fused path does not
+    implement (recurrent dropout, other activations, `unroll=True`, another backend) run the
+    per-step cell, with a warning once per layer; `layer.path` says which path the last call took.
+    `use_fused=False` forces the per-step cell, `use_fused=True` raises instead of falling back.
 
     Every argument of the cell is accepted by the layer, kept in its
     config and readable as a property (`layer.units`, `layer.dropout`, ...); the remaining

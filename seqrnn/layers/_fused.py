@@ -106,12 +106,16 @@ def _cores() -> int:
 def batch_slices(batch: int) -> list[int]:
     """The sizes of the slices of a batch of `batch` samples whose recurrences run side by side.
 
-    XLA runs the per-step product of a compiled loop on one core when it is small (at `seqrnn
-    bench`'s shape, 64 x 256 by 256 x 256 took 11.3 ms per 100 steps with one intra-op thread and
-    with two; 32 x 256 by 256 x 256 took 5.4 ms). The recurrences of different samples are
+    XLA runs the per-step product of a compiled loop on one core when it is small: at `seqrnn
+    bench`'s shape, 100 steps of 64 x 256 by 256 x 256 took 11.3 ms with one intra-op thread and
+    with two, and 32 x 256 by 256 x 256 took 5.4 ms. The recurrences of different samples are
     independent, so the layer splits the batch, one slice per core, and TensorFlow's executor
-    runs the slices' loops at the same time: the bench's training step of the vanilla RNN took
-    37.6 ms against 46.2 with one recurrence, the GRU's 91.5 against 101.6 (LSTM: no change).
+    runs the slices' loops (and their projections and weight-gradient products) at the same time.
+    Alternating bench runs here, one recurrence against two slices: vanilla step 43.7-44.1 ->
+    35.9-37.4 ms, GRU 99.3-100.7 -> 85.6-87.4 ms, LSTM 116.0-117.2 -> 113.4-114.6 ms, Phased
+    LSTM 140.5-144.1 -> 134.9-136.0 ms. Four slices on two cores were slower than two (vanilla
+    47.3 ms). Each slice compiles its own loops: the bench step's first call took about 0.4 s
+    longer.
     """
     wanted = min(_cores(), batch // MIN_SLICE) if SLICES == "auto" else min(int(SLICES), batch)
     count = max(wanted, 1)

@@ -326,6 +326,26 @@ def test_on_a_gpu_cudnn_runs_and_is_never_lost_silently(layer_class, monkeypatch
 
 
 @pytest.mark.tf_only
+def test_the_batch_is_sliced_on_a_cpu_only(monkeypatch):
+    """Slices run side by side on CPU cores; on a GPU the fused path runs the whole batch."""
+    import tensorflow as tf
+
+    from seqrnn.layers import _fused
+
+    monkeypatch.setattr(_fused, "JIT", True)
+    monkeypatch.setattr(_fused, "SLICES", 2)
+    layer = seqrnn.VanillaRNN(UNITS)  # no cuDNN kernel: the fused path on a GPU too
+    x = np.ones((4, 3, 2), "float32")
+    tf.function(layer)(x)
+    assert layer.xla and layer.slices == 2
+    monkeypatch.setattr(_base, "_gpu_available", lambda: True)  # pretend
+    tf.function(layer)(x)
+    assert layer.path == "fused" and layer.xla and layer.slices == 1
+    layer(x)  # eager: the plain loops, never sliced
+    assert not layer.xla and layer.slices == 1
+
+
+@pytest.mark.tf_only
 def test_the_cudnn_kernels_refuse_a_machine_without_a_gpu():
     import tensorflow as tf
 
