@@ -233,22 +233,15 @@ class CellLayer(keras.layers.RNN):
         if self._xla and not _gpu_available():
             sizes = _fused.batch_slices(sequences.shape[0])
         self._slices = len(sizes)
-        if len(sizes) == 1:
-            outputs, states = self._fused_slice(
-                sequences, list(initial_state), mask, dropout_mask, training
-            )
-            return outputs[:, -1], outputs, states
+        if len(sizes) == 1:  # (the batch may be unknown: not through tf.split)
+            slices = [(sequences, initial_state, mask, dropout_mask)]
+        else:
 
-        def split(x):
-            return [None] * len(sizes) if x is None else tf.split(x, sizes, axis=0)
+            def split(x):
+                return [None] * len(sizes) if x is None else tf.split(x, sizes, axis=0)
 
-        slices = zip(
-            split(sequences),
-            zip(*[split(state) for state in initial_state], strict=True),
-            split(mask),
-            split(dropout_mask),
-            strict=True,
-        )
+            states = zip(*[split(state) for state in initial_state], strict=True)
+            slices = zip(split(sequences), states, split(mask), split(dropout_mask), strict=True)
         results = [self._fused_slice(x, list(s), m, d, training) for x, s, m, d in slices]
         outputs = tf.concat([result[0] for result in results], axis=0)
         states = [tf.concat(parts, axis=0) for parts in zip(*[r[1] for r in results], strict=True)]
