@@ -1,32 +1,41 @@
-"""Importing seqrnn puts TensorFlow's CPU memory on the BFC allocator, unless the user chose."""
+"""TensorFlow's BFC CPU allocator: chosen by the command line (a process seqrnn owns), never by
+importing the library, and never over a value the user set."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
+from cli.main import choose_process_settings, main
 from tests.conftest import ROOT, run_python
 
-pytestmark = pytest.mark.tf_only
-
-# TensorFlow keeps allocator statistics for CPU:0 only under the BFC allocator; the default one
-# raises "Allocator stats not available".
-PROBE = """
-import seqrnn, tensorflow as tf
-tf.random.normal((512, 512))
-try:
-    tf.config.experimental.get_memory_info("CPU:0")
-except ValueError:
-    print("default")
-else:
-    print("bfc")
-"""
+VARIABLE = "TF_CPU_ALLOCATOR_USE_BFC"
 
 
-@pytest.mark.parametrize("chosen, expected", [(None, "bfc"), ("false", "default")])
-def test_importing_seqrnn_chooses_bfc_unless_the_environment_says(chosen, expected, monkeypatch):
-    monkeypatch.delenv("TF_CPU_ALLOCATOR_USE_BFC", raising=False)
-    if chosen is not None:
-        monkeypatch.setenv("TF_CPU_ALLOCATOR_USE_BFC", chosen)
-    result = run_python(PROBE, cwd=ROOT)
+def test_importing_seqrnn_leaves_the_environment_alone():
+    code = (
+        f"import os; os.environ.pop({VARIABLE!r}, None); before = dict(os.environ); "
+        f"import seqrnn; print(dict(os.environ) == before, os.environ.get({VARIABLE!r}))"
+    )
+    result = run_python(code, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.strip().splitlines()[-1] == expected
+    assert result.stdout.split() == ["True", "None"]
+
+
+@pytest.mark.parametrize(("chosen", "expected"), [(None, "true"), ("false", "false")])
+def test_the_command_line_chooses_bfc_unless_the_user_did(chosen, expected, monkeypatch):
+    monkeypatch.delenv(VARIABLE, raising=False)
+    if chosen is not None:
+        monkeypatch.setenv(VARIABLE, chosen)
+    assert main(["--version"]) == 0
+    assert os.environ[VARIABLE] == expected
+
+
+def test_process_settings_only_fill_what_is_missing():
+    environ = {"PATH": "/bin"}
+    choose_process_settings(environ)
+    assert environ == {"PATH": "/bin", VARIABLE: "true"}
+    environ = {VARIABLE: "false"}
+    choose_process_settings(environ)
+    assert environ == {VARIABLE: "false"}
