@@ -141,7 +141,8 @@ def build_model(
         num_layers: How many recurrent layers are stacked.
         embedding_dim: Width of the embedding of tokens (or of each digit).
         dropout: Dropout between layers and before the head, in [0, 1).
-        **layer_kwargs: Further arguments of every recurrent layer.
+        **layer_kwargs: Further arguments of every recurrent layer. `jit_compile` defaults to
+            False for tasks whose batches change shape (`task.fixed_shapes`), else "auto".
 
     Returns:
         A `keras.Model` from the task's named inputs to logits: `(batch, steps, classes)` when
@@ -161,6 +162,9 @@ def build_model(
         # Cells without a time gate read scaled time features beside the values.
         features = TimeFeatures(getattr(task, "time_features", "elapsed+gap"))(times)
         h = keras.layers.Concatenate()([h, features])
+    # Batches whose shapes change from step to step (padded sentences, sums) would compile the
+    # fused loops with XLA once per shape: the layers run plain graph loops for them.
+    layer_kwargs.setdefault("jit_compile", "auto" if task.fixed_shapes else False)
     for index in range(num_layers):
         last = index == num_layers - 1
         # Every layer returns its final states too: `with_states` reuses the layers in a model

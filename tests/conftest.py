@@ -29,8 +29,10 @@ if BACKEND == "jax":
     jax.config.update("jax_enable_x64", True)
 
 # Tolerance of float64 comparisons with the NumPy references. Keras' JAX backend computes some
-# elementwise ops (tanh among them) in float32 even on float64 inputs, so JAX gets float32's.
-F64_TOL = 1e-12 if BACKEND == "tensorflow" else 1e-6
+# elementwise ops (tanh among them) in float32 even on float64 inputs, and so does its PyTorch
+# backend (Keras 3.15's `result_type` demotes 64-bit types off TensorFlow); a Phased LSTM's
+# phases at t of a few thousand then carry float32's rounding (3e-5 on PyTorch).
+F64_TOL = {"tensorflow": 1e-12, "jax": 1e-6}.get(BACKEND, 1e-4)
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -47,42 +49,72 @@ def to_numpy(x):
     return keras.ops.convert_to_numpy(x)
 
 
-def loss_and_grads(layer, inputs, weights_of_output, **call_kwargs):
-    """Gradients of sum(output * weights_of_output) w.r.t. the layer's trainable weights and
-    the (float) inputs, on the active backend. Returns (output, [input grads..., weight grads...]).
+def gradients(layer, call, arrays, upstream, jit=False):
+    """Outputs of `call(layer, *tensors)` (a list) and the gradients of
+    `sum_i sum(outputs[i] * upstream[i])` with respect to the tensors made of `arrays` and to the
+    layer's trainable weights, on the active backend; `jit`: traced (`tf.function`, `jax.jit`).
+
+    On JAX `call` receives a function that calls the layer statelessly with the weights being
+    differentiated; elsewhere it receives the layer. Returns (outputs, gradients) as NumPy.
     """
-    weights_of_output = np.asarray(weights_of_output)
-    listed = isinstance(inputs, (list, tuple))
-    inputs = list(inputs) if listed else [inputs]
     if BACKEND == "tensorflow":
         import tensorflow as tf
 
-        tensors = [tf.convert_to_tensor(x) for x in inputs]
-        with tf.GradientTape() as tape:
-            tape.watch(tensors)
-            out = layer(tensors if listed else tensors[0], **call_kwargs)
-            out = out[0] if isinstance(out, (list, tuple)) else out
-            loss = tf.reduce_sum(out * weights_of_output)
-        grads = tape.gradient(loss, tensors + list(layer.trainable_weights))
-        return to_numpy(out), [to_numpy(g) for g in grads]
-    if BACKEND == "jax":
+        def run(*tensors):
+            with tf.GradientTape() as tape:
+                tape.watch(tensors)
+                outputs = call(layer, *tensors)
+                loss = sum(tf.reduce_sum(o * u) for o, u in zip(outputs, upstream, strict=False))
+            return outputs, tape.gradient(loss, [*tensors, *layer.trainable_weights])
+
+        run = tf.function(run) if jit else run
+        outputs, grads = run(*[tf.constant(a) for a in arrays])
+    elif BACKEND == "jax":
         import jax
 
         trainable = [v.value for v in layer.trainable_variables]
         non_trainable = [v.value for v in layer.non_trainable_variables]
 
-        def loss_fn(trainable, xs):
-            out, _ = layer.stateless_call(
-                trainable, non_trainable, xs if listed else xs[0], **call_kwargs
-            )
-            out = out[0] if isinstance(out, (list, tuple)) else out
-            return (out * weights_of_output).sum(), out
+        def loss_fn(trainable, tensors):
+            def stateless(*args, **kwargs):
+                return layer.stateless_call(trainable, non_trainable, *args, **kwargs)[0]
 
-        (_, out), (g_weights, g_inputs) = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)(
-            trainable, [jax.numpy.asarray(x) for x in inputs]
-        )
-        return to_numpy(out), [to_numpy(g) for g in list(g_inputs) + list(g_weights)]
-    pytest.skip(f"no gradient helper for backend {BACKEND}")
+            outputs = call(stateless, *tensors)
+            loss = sum((o * u).sum() for o, u in zip(outputs, upstream, strict=False))
+            return loss, outputs
+
+        run = jax.value_and_grad(loss_fn, argnums=(0, 1), has_aux=True)
+        run = jax.jit(run) if jit else run
+        (_, outputs), (g_weights, g_inputs) = run(trainable, [jax.numpy.asarray(a) for a in arrays])
+        grads = [*g_inputs, *g_weights]
+    elif BACKEND == "torch":
+        import torch
+
+        tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+        outputs = call(layer, *tensors)
+        loss = sum((o * torch.as_tensor(u)).sum() for o, u in zip(outputs, upstream, strict=False))
+        variables = [v.value for v in layer.trainable_weights]
+        wrt = [*tensors, *variables]
+        grads = torch.autograd.grad(loss, wrt, allow_unused=True)
+        grads = [torch.zeros_like(x) if g is None else g for g, x in zip(grads, wrt, strict=True)]
+    else:
+        pytest.skip(f"no gradient helper for backend {BACKEND}")
+    return [to_numpy(o) for o in outputs], [to_numpy(g) for g in grads]
+
+
+def loss_and_grads(layer, inputs, weights_of_output, **call_kwargs):
+    """Gradients of sum(output * weights_of_output) w.r.t. the (float) inputs and the layer's
+    trainable weights, on the active backend. Returns (output, [input grads..., weight grads...]).
+    """
+    listed = isinstance(inputs, (list, tuple))
+    arrays = list(inputs) if listed else [inputs]
+
+    def call(run, *tensors):
+        out = run(list(tensors) if listed else tensors[0], **call_kwargs)
+        return [out[0] if isinstance(out, (list, tuple)) else out]
+
+    outputs, grads = gradients(layer, call, arrays, [np.asarray(weights_of_output)])
+    return outputs[0], grads
 
 
 def run_python(code: str, cwd: Path) -> subprocess.CompletedProcess:

@@ -32,13 +32,14 @@ def test_dropout_mix_in_is_the_one_keras_rnn_recognizes():
 
 def test_one_dropout_mask_per_sequence_and_a_new_one_per_call():
     # Constant inputs make every step identical, so with one input mask per sequence (and no
-    # recurrent dropout) the units dropped at step 1 are dropped at every step.
+    # recurrent dropout) the units dropped at step 1 are dropped at every step. Each input weighs
+    # differently, so that another mask gives another output (tanh is far from saturated).
     layer = seqrnn.VanillaRNN(
         64,
         dropout=0.5,
         return_sequences=True,
         seed=0,
-        kernel_initializer="ones",
+        kernel_initializer=keras.initializers.RandomUniform(0.0, 0.1, seed=1),
         recurrent_initializer="zeros",
     )
     x = np.ones((2, 6, 8), "float32")

@@ -1,8 +1,9 @@
 """The GRU layer."""
 
+from typing import Any
+
 import keras
 
-from seqrnn._keras_private import backend_gru
 from seqrnn.cells.gru_cell import GRUCell
 from seqrnn.layers._base import CellLayer
 
@@ -11,8 +12,8 @@ from seqrnn.layers._base import CellLayer
 class GRU(CellLayer):
     """Gated recurrent unit layer (Cho et al., 2014).
 
-    A drop-in for `keras.layers.GRU` on the generic path: same arguments, same weights, same
-    outputs, with `reset_after=True` (Keras/cuDNN, default) or `False` (textbook).
+    A drop-in for `keras.layers.GRU`: same arguments, same weights, same outputs, with
+    `reset_after=True` (Keras/cuDNN, default) or `False` (textbook).
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -22,6 +23,8 @@ class GRU(CellLayer):
         recurrent_dropout, seed: As in `seqrnn.cells.GRUCell`.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
             As in `keras.layers.RNN`.
+        use_fused, use_cudnn, jit_compile, batch_slices: The paths it may take (`CellLayer`).
+        implementation: Accepted and kept, as Keras' GRU accepts it; it changes nothing.
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -40,20 +43,11 @@ class GRU(CellLayer):
     """
 
     cell_class = GRUCell
-    has_fused_path = True
-    cudnn_kernel = staticmethod(backend_gru)
+    kernel_cell = "gru"
 
-    def _cell_blockers(self) -> list[str]:
-        reasons = super()._cell_blockers()
-        return reasons + ([] if self.cell.reset_after else ["reset_after=False"])
+    def __init__(self, units: int, implementation: int = 2, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.implementation = implementation
 
-    def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
-        import tensorflow as tf
-
-        from seqrnn.layers import _fused
-
-        zx = self._project(xs, dropout_mask)  # (steps, batch, 3 * units)
-        u = tf.cast(self.cell.recurrent_kernel, zx.dtype)
-        bias = self._bias(zx.dtype)  # (2, 3 * units): the input's and the recurrent bias
-        hs, h = _fused.gru(zx, initial_state[0], u, keep, bias=bias, compiled=self.xla)
-        return hs, [h]
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "implementation": self.implementation}

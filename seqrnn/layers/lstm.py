@@ -1,30 +1,19 @@
 """The LSTM layer."""
 
+from typing import Any
+
 import keras
 
-from seqrnn._keras_private import backend_lstm
 from seqrnn.cells.lstm_cell import LSTMCell
 from seqrnn.layers._base import CellLayer
-
-
-def fused_lstm(layer, xs, initial_state, k, dropout_mask):
-    """The fused LSTM recurrence of `layer` over time-major `xs`: outputs and `[h_T, c_T]`."""
-    import tensorflow as tf
-
-    from seqrnn.layers import _fused
-
-    zx = layer._project(xs, dropout_mask)  # (steps, batch, 4 * units)
-    u = tf.cast(layer.cell.recurrent_kernel, zx.dtype)
-    hs, h, c = _fused.lstm(zx, *initial_state, u, k, bias=layer._bias(zx.dtype), compiled=layer.xla)
-    return hs, [h, c]
 
 
 @keras.saving.register_keras_serializable(package="seqrnn")
 class LSTM(CellLayer):
     """Long short-term memory layer (Hochreiter & Schmidhuber, 1997).
 
-    A drop-in for `keras.layers.LSTM` on the generic path: same arguments, same weights (gate
-    order i, f, c, o), same outputs.
+    A drop-in for `keras.layers.LSTM`: same arguments, same weights (gate order i, f, c, o),
+    same outputs.
 
     Args:
         units: Positive integer, dimensionality of the output space.
@@ -34,6 +23,9 @@ class LSTM(CellLayer):
         bias_constraint, dropout, recurrent_dropout, seed: As in `seqrnn.cells.LSTMCell`.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
             As in `keras.layers.RNN`.
+        use_fused, use_cudnn, jit_compile, batch_slices: The paths it may take (`CellLayer`).
+        implementation: Accepted and kept, as Keras' LSTM accepts it; it changes nothing (the
+            kernels decide how the products are grouped).
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -52,8 +44,11 @@ class LSTM(CellLayer):
     """
 
     cell_class = LSTMCell
-    has_fused_path = True
-    cudnn_kernel = staticmethod(backend_lstm)
+    kernel_cell = "lstm"
 
-    def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
-        return fused_lstm(self, xs, initial_state, keep, dropout_mask)
+    def __init__(self, units: int, implementation: int = 2, **kwargs: Any) -> None:
+        super().__init__(units, **kwargs)
+        self.implementation = implementation
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "implementation": self.implementation}

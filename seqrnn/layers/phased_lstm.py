@@ -7,9 +7,9 @@ from typing import Any
 import keras
 from keras import ops
 
+from seqrnn import backend
 from seqrnn.cells.phased_lstm_cell import PhasedLSTMCell
 from seqrnn.layers._base import CellLayer
-from seqrnn.layers.lstm import fused_lstm
 
 
 def _split_inputs(sequences: Any) -> tuple[Any, Any]:
@@ -63,6 +63,8 @@ class PhasedLSTM(CellLayer):
         bias_constraint, dropout, recurrent_dropout, seed: As in `seqrnn.cells.PhasedLSTMCell`.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
             As in `keras.layers.RNN`.
+        use_fused, use_cudnn, jit_compile, batch_slices: The paths it may take (`CellLayer`;
+            there is no cuDNN kernel of the Phased LSTM).
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -83,30 +85,7 @@ class PhasedLSTM(CellLayer):
     """
 
     cell_class = PhasedLSTMCell
-    has_fused_path = True
-
-    def _cell_blockers(self) -> list[str]:
-        reasons = super()._cell_blockers()
-        return reasons + (["use_peepholes=True"] if self.cell.use_peepholes else [])
-
-    def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
-        # The time gate depends on the timestamps only, so all of it is computed before the loop
-        # (`_fused.phase` and `_fused.gate` give tau, s and r_on their gradients); the loop
-        # blends states by it.
-        import tensorflow as tf
-
-        from seqrnn.layers import _fused
-
-        units = self.cell.units
-        phi = xs[..., -units:]
-        leak = self.cell.leak if training else 0.0
-        r_on = tf.cast(self.cell.open_fraction(), phi.dtype)
-        k = _fused.gate(phi, r_on, leak, compiled=self.xla)  # (steps, batch, units)
-        if keep is not None:
-            k = k * keep
-        if dropout_mask is not None:
-            dropout_mask = dropout_mask[:, :-units]
-        return fused_lstm(self, xs[..., :-units], initial_state, k, dropout_mask)
+    kernel_cell = "phased_lstm"
 
     def __init__(self, units: int, **kwargs: Any) -> None:
         super().__init__(units, **kwargs)
@@ -132,14 +111,20 @@ class PhasedLSTM(CellLayer):
         return super().compute_output_shape(tuple(x_shape), initial_state_shape)
 
     def _phases(self, t, x):
-        """The cell's phases at timestamps `t` `(batch, steps, 1)`: hand-derived gradients (and
-        XLA, as the loops) where the fused path will run, the cell's keras.ops elsewhere."""
-        if self.use_fused is False or self._fused_blockers():
-            return self.cell.phase(t)
-        from seqrnn.layers import _fused
-
-        compiled = _fused.compilable(x, self.cell.units)
-        return _fused.phase(*self.cell.phase_parameters(t), self.compute_dtype, compiled=compiled)
+        """The cell's phases at timestamps `t` `(batch, steps, 1)`: the backend's kernel with
+        hand-derived gradients where it has one (TensorFlow), else the cell's keras.ops."""
+        if self.use_fused is not False:
+            try:
+                return backend.phase(
+                    *self.cell.phase_parameters(t),
+                    self.compute_dtype,
+                    self.jit_compile,
+                    x.shape,
+                    self.cell.units,
+                )
+            except NotImplementedError:
+                pass
+        return self.cell.phase(t)
 
     def compute_mask(self, sequences, mask):
         return super().compute_mask(sequences, _first_mask(mask))

@@ -20,6 +20,8 @@ class VanillaRNN(CellLayer):
             As in `seqrnn.cells.VanillaRNNCell`.
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
             As in `keras.layers.RNN`.
+        use_fused, use_cudnn, jit_compile, batch_slices: The paths it may take (`CellLayer`;
+            there is no cuDNN kernel of the vanilla RNN).
         **kwargs: Other keyword arguments of `keras.layers.Layer` (`activity_regularizer`...).
 
     Call arguments:
@@ -38,15 +40,4 @@ class VanillaRNN(CellLayer):
     """
 
     cell_class = VanillaRNNCell
-    has_fused_path = True
-
-    def _fused_recurrence(self, xs, initial_state, keep, dropout_mask, training):
-        import tensorflow as tf
-
-        from seqrnn.layers import _fused
-
-        zx = self._project(xs, dropout_mask)  # (steps, batch, units)
-        u = tf.cast(self.cell.recurrent_kernel, zx.dtype)
-        bias = self._bias(zx.dtype)
-        hs, h = _fused.vanilla(zx, initial_state[0], u, keep, bias=bias, compiled=self.xla)
-        return hs, [h]
+    kernel_cell = "vanilla"

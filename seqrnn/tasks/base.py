@@ -76,7 +76,7 @@ class Task:
     #: whether id 0 is padding (to be masked)
     padded: ClassVar[bool] = False
     #: whether every batch of a split has the same shape (text windows, palindromes); only then
-    #: may the trainer's fused loops be compiled with XLA, once for that shape
+    #: do the models of `build_model` compile their fused loops with XLA, once for that shape
     fixed_shapes: ClassVar[bool] = False
     num_classes: int
     vocab_size: int

@@ -26,7 +26,6 @@ class Evaluator:
         import keras
         import tensorflow as tf
 
-        from seqrnn.layers._fused import plain_loops
         from seqrnn.models import state_shapes, with_states
 
         self.model, self.task, self.batch_size, self.seed = model, task, batch_size, seed
@@ -43,7 +42,7 @@ class Evaluator:
             predicted = tf.argmax(logits, axis=-1, output_type=tf.int32)
             return tf.reduce_sum(losses * weights), predicted, states
 
-        self._step = step if task.fixed_shapes else plain_loops(step)
+        self._step = step
 
     def evaluate(self, split: str, samples: int = GRAMMAR_SAMPLES, seed: int = 0) -> dict[str, Any]:
         import tensorflow as tf

@@ -228,8 +228,6 @@ class Trainer:
         import keras
         import tensorflow as tf
 
-        from seqrnn.layers._fused import plain_loops
-
         config, net, strategy = self.config, self.net, self.strategy
         variables = self.model.trainable_variables
         replicas = strategy.num_replicas_in_sync
@@ -286,7 +284,7 @@ class Trainer:
             self.optimizer.apply_gradients(zip(grads, variables, strict=True))
             return loss, norm, tokens, sequences, states
 
-        return train_step if self.task.fixed_shapes else plain_loops(train_step)
+        return train_step
 
     def _distribute(self, arrays):
         """Global-batch arrays as per-replica values: replica i gets its slice of the rows."""

@@ -82,16 +82,16 @@ def test_training_compiles_loops_only_for_tasks_of_fixed_shapes(tmp_path, monkey
         if not SHAKESPEARE.exists():
             pytest.skip("../shared/data is not beside the project")
         settings = {"path": str(SHAKESPEARE), "seq_len": 64}
-    from seqrnn.layers import _fused
+    from seqrnn.backend import tensorflow as tf_kernels
 
     decisions = []  # whether each traced fused loop was compiled
 
-    def spy(sequences, units):
-        decisions.append(compilable(sequences, units))
+    def spy(shape, units, jit_compile):
+        decisions.append(compilable(shape, units, jit_compile))
         return decisions[-1]
 
-    compilable = _fused.compilable
-    monkeypatch.setattr(_fused, "compilable", spy)
+    compilable = tf_kernels.compilable
+    monkeypatch.setattr(tf_kernels, "compilable", spy)
     config = TrainConfig(
         task=name,
         task_settings=settings,
@@ -111,6 +111,7 @@ def test_training_compiles_loops_only_for_tasks_of_fixed_shapes(tmp_path, monkey
     layer_class = seqrnn.layers.PhasedLSTM if cell == "phased" else seqrnn.layers.LSTM
     layers = [x for x in trainer.model.layers if isinstance(x, layer_class)]
     assert len(layers) == 1 and layers[0].path == "fused"
+    assert layers[0].jit_compile == ("auto" if trainer.task.fixed_shapes else False)
     # text: 32 x 64 x 128 and frequency: 32 x 125 x 128 are above MIN_COMPILED_SIZE; toy: traced
     # more than once, never compiled
     assert decisions and set(decisions) == {name != "toy"}, decisions

@@ -1,36 +1,47 @@
-"""The fused sequence path of the vanilla, LSTM and GRU recurrences (TensorFlow backend).
+"""TensorFlow's sequence kernels: Keras' cuDNN kernels on a GPU, the fused path everywhere.
 
-The per-step cells stay the reference; this module computes the same function faster on a CPU:
+The per-step cells stay the reference; the fused path computes the same function faster:
 
-- the input projections of all steps are one large matmul done by the caller (`x W` over
-  `(steps * batch, features)`), so the loop holds only `h @ U` and elementwise work; the bias is
-  added inside the loop, where XLA fuses it into the step's elementwise work;
+- the input projections of all steps are one large matmul (`x W` over `(steps * batch,
+  features)`), so the loop holds only `h @ U` and elementwise work; the bias is added inside the
+  loop, where XLA fuses it into the step's elementwise work;
 - the backward pass is written by hand (`tf.custom_gradient`): the reverse loop only carries
   `dh` (and `dc`), storing the gradient of every step's pre-activations; the gradient of the
-  recurrent kernel is then one large matmul over all steps, and the caller's input projection gets
-  its gradients (`dW`, `dx`) from autodiff, again as single large products. The bias gradients
-  are summed in the reverse loop, step by step, while each step's gradients are in cache: summed
+  recurrent kernel is then one large matmul over all steps, and the input projection gets its
+  gradients (`dW`, `dx`) from autodiff, again as single large products. The bias gradients are
+  summed in the reverse loop, step by step, while each step's gradients are in cache: summed
   afterwards, each bias was one more pass over a `(steps, batch, gates * units)` array (with the
   bias added before the loop, the bench's GRU step took 103.7 ms against 100.9, LSTM 120.5
   against 116.6).
 
-Every function takes time-major tensors: `zx` of shape `(steps, batch, gates * units)` (the input
-projections `x W`), the initial states `(batch, units)`, the recurrent kernel
-`(units, gates * units)`, optionally the bias `(gates * units,)` and optionally `k`,
+The recurrences (`lstm`, `gru`, `vanilla`) take time-major tensors: `zx` of shape `(steps, batch,
+gates * units)` (the input projections `x W`), the initial states `(batch, units)`, the recurrent
+kernel `(units, gates * units)`, optionally the bias `(gates * units,)` and optionally `k`,
 `(steps, batch, units)`: the fraction of each unit that updates at each step
 (`h_t = k h~_t + (1 - k) h_{t-1}`, the same for `c`). `k` carries masks (0 keeps the previous
 state, as Keras' masking does) and the Phased LSTM's time gate. They return the outputs of every
-step `(steps, batch, units)` and the final states. With `compiled=True` the forward and
-backward loops are compiled with XLA, which fuses each step's elementwise work; layers ask for
-it when the shape of the sequence is static in a traced function and large enough to repay the
-compilation (`compilable`).
+step `(steps, batch, units)` and the final states. With `compiled=True` the forward and backward
+loops are compiled with XLA, which fuses each step's elementwise work; the kernel asks for it when
+the shape of the sequence is static in a traced function and large enough to repay the
+compilation (`compilable`, the layer's `jit_compile`).
 """
 
 from __future__ import annotations
 
-import functools
-
+import keras
 import tensorflow as tf
+
+from seqrnn._keras_private import backend_gru, backend_lstm
+from seqrnn.backend import (
+    CUDNN,
+    FUSED,
+    Recurrence,
+    Run,
+    Unavailable,
+    Weights,
+    fused_refusals,
+    refuse,
+)
 
 
 def _loop(step, num_steps, carry, num_outputs, reverse=False, compiled=False):
@@ -60,88 +71,62 @@ def _loop(step, num_steps, carry, num_outputs, reverse=False, compiled=False):
     return run(tuple(carry))
 
 
-#: Whether loops over sequences of a static shape are compiled with XLA (see `compilable`):
-#: "auto" when they are large enough to repay the compilation, True always, False never.
-JIT: bool | str = "auto"
-
-#: Under "auto", the smallest batch x steps x units compiled: a compilation takes about a second
-#: here, and below this size the loop is fast either way (a 4 x 10 x 8 LSTM saves 0.25 ms a call).
+#: Under jit_compile="auto", the smallest batch x steps x units compiled: a compilation takes
+#: about a second here, and below this size the loop is fast either way (a 4 x 10 x 8 LSTM saves
+#: 0.25 ms a call).
 MIN_COMPILED_SIZE = 2**16
 
 
-def compilable(sequences, units: int) -> bool:
-    """Whether the loops over `sequences` `(batch, steps, features)` are compiled with XLA.
+def compilable(shape, units: int, jit_compile: bool | str) -> bool:
+    """Whether the loops over sequences of `shape` `(batch, steps, features)` compile with XLA.
 
     In a traced function, when the shape is static (and, under "auto", large enough). XLA fuses
     each step's elementwise work into a few kernels where a plain graph loop dispatches some
     twenty small ops per step, but it compiles once per shape: a function of fixed shapes (text
     windows, `seqrnn bench`) compiles once, while batches whose shapes change from call to call
-    (bucketed sentences, under `tf.function(reduce_retracing=True)`) run the plain loop.
+    (bucketed sentences, under `tf.function(reduce_retracing=True)`) should run the plain loop:
+    `jit_compile=False` (what `seqrnn train` builds for such tasks).
     """
-    shape = sequences.shape
-    if not JIT or tf.executing_eagerly() or not shape.is_fully_defined():
+    shape = tf.TensorShape(shape)
+    if not jit_compile or tf.executing_eagerly() or not shape.is_fully_defined():
         return False
-    return JIT is True or shape[0] * shape[1] * units >= MIN_COMPILED_SIZE
+    return jit_compile is True or shape[0] * shape[1] * units >= MIN_COMPILED_SIZE
 
 
-#: How many slices of the batch a layer runs as independent recurrences when its loops are
-#: compiled (`batch_slices`): "auto" for one per CPU core, each of at least MIN_SLICE samples; or
-#: a number of slices (1: the whole batch in one recurrence).
-SLICES: int | str = "auto"
-
-#: Under "auto", the fewest samples in a slice: at batch 16, two slices of 8 still took the bench's
-#: vanilla step from 13.5-13.9 to 11.3-11.8 ms and the GRU's from 29.5-30.0 to 28.3 ms here.
+#: Under batch_slices="auto", the fewest samples in a slice: at batch 16, two slices of 8 still
+#: took the bench's vanilla step from 13.5-13.9 to 11.3-11.8 ms and the GRU's from 29.5-30.0 to
+#: 28.3 ms here.
 MIN_SLICE = 8
 
 
-def _cores() -> int:
+def cores() -> int:
     """The CPU cores TensorFlow's executor runs ops on (its inter-op threads when they are set)."""
     import os
 
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     threads = tf.config.threading.get_inter_op_parallelism_threads()
-    return min(cores or 1, threads) if threads > 0 else cores or 1
+    return min(count or 1, threads) if threads > 0 else count or 1
 
 
-def batch_slices(batch: int) -> list[int]:
+def batch_slices(batch: int, setting: int | str, num_cores: int) -> list[int]:
     """The sizes of the slices of a batch of `batch` samples whose recurrences run side by side.
 
-    XLA runs the per-step product of a compiled loop on one core when it is small: at `seqrnn
-    bench`'s shape, 100 steps of 64 x 256 by 256 x 256 took 11.3 ms with one intra-op thread and
-    with two, and 32 x 256 by 256 x 256 took 5.4 ms. The recurrences of different samples are
-    independent, so the layer splits the batch, one slice per core, and TensorFlow's executor
-    runs the slices' loops (and their projections and weight-gradient products) at the same time.
-    Alternating bench runs here, one recurrence against two slices: vanilla step 43.7-44.1 ->
-    35.9-37.4 ms, GRU 99.3-100.7 -> 85.6-87.4 ms, LSTM 116.0-117.2 -> 113.4-114.6 ms, Phased
-    LSTM 140.5-144.1 -> 134.9-136.0 ms. Four slices on two cores were slower than two (vanilla
-    47.3 ms). Each slice compiles its own loops: the bench step's first call took about 0.4 s
-    longer.
+    `setting`: "auto" for one slice per core (of `num_cores`), each of at least MIN_SLICE samples,
+    or a number of slices. XLA runs the per-step product of a compiled loop on one core when it is
+    small: at `seqrnn bench`'s shape, 100 steps of 64 x 256 by 256 x 256 took 11.3 ms with one
+    intra-op thread and with two, and 32 x 256 by 256 x 256 took 5.4 ms. The recurrences of
+    different samples are independent, so the kernel splits the batch, one slice per core, and
+    TensorFlow's executor runs the slices' loops (and their projections and weight-gradient
+    products) at the same time. Alternating bench runs on a 2-core Xeon, one recurrence against
+    two slices: vanilla step 43.7-44.1 -> 35.9-37.4 ms, GRU 99.3-100.7 -> 85.6-87.4 ms, LSTM
+    116.0-117.2 -> 113.4-114.6 ms, Phased LSTM 140.5-144.1 -> 134.9-136.0 ms. Four slices on two
+    cores were slower than two (vanilla 47.3 ms). Each slice compiles its own loops: the bench
+    step's first call took about 0.4 s longer. Sizes differ by at most one; none is empty.
     """
-    wanted = min(_cores(), batch // MIN_SLICE) if SLICES == "auto" else min(int(SLICES), batch)
+    wanted = min(num_cores, batch // MIN_SLICE) if setting == "auto" else min(int(setting), batch)
     count = max(wanted, 1)
     size, extra = divmod(batch, count)
     return [size + 1] * extra + [size] * (count - extra)
-
-
-def plain_loops(function):
-    """`function` (a `tf.function`) with every fused loop it traces left uncompiled.
-
-    For inputs whose shapes change from call to call (padded sentences, sums, wave samples): the
-    first trace of a `tf.function(reduce_retracing=True)` sees static shapes, so XLA would
-    compile its loops for that one shape before the next trace generalises them; in the default
-    `seqrnn train` (toy) that cost about 4 s of each run for nothing.
-    """
-
-    @functools.wraps(function)
-    def call(*args, **kwargs):
-        global JIT
-        saved, JIT = JIT, False
-        try:
-            return function(*args, **kwargs)
-        finally:
-            JIT = saved
-
-    return call
 
 
 def _previous(sequence, first):
@@ -354,8 +339,10 @@ def gru(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False):
     return run(*args)
 
 
-def vanilla(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False):
-    """The vanilla (Elman) recurrence `h_t = tanh(zx_t + b + h_{t-1} U)`: outputs and h_T."""
+def vanilla(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False, relu=False):
+    """The vanilla (Elman) recurrence `h_t = tanh(zx_t + b + h_{t-1} U)` (or relu): outputs and
+    h_T."""
+    activation = tf.nn.relu if relu else tf.tanh
     gated, biased = k is not None, bias is not None
     args = (zx, h0, recurrent_kernel, *(a for a in (bias, k) if a is not None))
 
@@ -367,7 +354,7 @@ def vanilla(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False):
 
         def step(t, carry):
             (h,) = carry
-            h_new = tf.tanh((zx[t] + b if biased else zx[t]) + tf.matmul(h, u))
+            h_new = activation((zx[t] + b if biased else zx[t]) + tf.matmul(h, u))
             outputs = (h_new,)
             if gated:
                 h_new = k[t] * h_new + (1.0 - k[t]) * h
@@ -381,7 +368,7 @@ def vanilla(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False):
             dhs, dh_last = _zeros_for_none(upstream, (hs, h_last))
             h_tilde = saved[0]
             h_prev = _previous(hs, h0)
-            local = 1.0 - tf.square(h_tilde)
+            local = tf.cast(h_tilde > 0, h_tilde.dtype) if relu else 1.0 - tf.square(h_tilde)
             u_t = tf.transpose(u)
 
             def back(t, carry):
@@ -430,7 +417,7 @@ def _sum_to_units(x):
     return tf.reduce_sum(x, axis=tuple(range(len(x.shape) - 1)))
 
 
-def phase(t, shift, tau, dtype, compiled=False):
+def time_phase(t, shift, tau, dtype, compiled=False):
     """phi = ((t - shift) mod tau) / tau, floor-mod, as `PhasedLSTMCell.phase` computes it.
 
     `t` `(..., 1)`, `shift` and `tau` `(units,)` (tau > 0), all of one dtype (float64 keeps large
@@ -464,7 +451,7 @@ def phase(t, shift, tau, dtype, compiled=False):
     return run(t, shift, tau)
 
 
-def gate(phi, r_on, leak, compiled=False):
+def time_gate(phi, r_on, leak, compiled=False):
     """The openness k of every unit, as `PhasedLSTMCell.gate` computes it.
 
     `phi` `(..., units)` in [0, 1); `r_on` `(units,)` in (0, 1]; `leak` the slope while closed (0
@@ -494,3 +481,139 @@ def gate(phi, r_on, leak, compiled=False):
         return _maybe_compiled(forward, compiled)(phi, r_on), grad
 
     return run(phi, r_on)
+
+
+def phase(t, shift, tau, dtype, jit_compile, sequences_shape, units):
+    """`time_phase`, compiled with the loops of sequences of `sequences_shape`."""
+    compiled = compilable(sequences_shape, units, jit_compile)
+    return time_phase(t, shift, tau, dtype, compiled=compiled)
+
+
+# --- the kernels -------------------------------------------------------------------------------
+
+
+def gpu_available() -> bool:
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def fused(recurrence: Recurrence, sequences, initial_state, mask, weights: Weights) -> Run:
+    """The fused path over `sequences` `(batch, steps, features)`: Keras' `inner_loop` results.
+
+    When the loops compile with XLA on a CPU, slices of the batch run as independent recurrences
+    side by side (`batch_slices`); outputs and states are joined along the batch, and autodiff
+    adds up the slices' weight gradients.
+    """
+    activations = ("tanh", "relu") if recurrence.cell == "vanilla" else ("tanh",)
+    refuse("the fused path", fused_refusals(recurrence, activations))
+    compiled = compilable(sequences.shape, recurrence.units, recurrence.jit_compile)
+    dropout_mask = weights.dropout_mask
+    if recurrence.go_backwards:
+        sequences = tf.reverse(sequences, [1])
+        mask = None if mask is None else tf.reverse(mask, [1])
+    sizes = [sequences.shape[0]]
+    if compiled and not gpu_available():  # on a GPU TensorFlow's kernels use every core already
+        sizes = batch_slices(sequences.shape[0], recurrence.batch_slices, cores())
+    if len(sizes) == 1:  # (the batch may be unknown: not through tf.split)
+        slices = [(sequences, initial_state, mask, dropout_mask)]
+    else:
+
+        def split(x):
+            return [None] * len(sizes) if x is None else tf.split(x, sizes, axis=0)
+
+        states = zip(*[split(state) for state in initial_state], strict=True)
+        slices = zip(split(sequences), states, split(mask), split(dropout_mask), strict=True)
+    results = [
+        _fused_slice(recurrence, weights, x, list(s), m, d, compiled) for x, s, m, d in slices
+    ]
+    outputs = tf.concat([result[0] for result in results], axis=0)
+    states = [tf.concat(parts, axis=0) for parts in zip(*[r[1] for r in results], strict=True)]
+    return Run(outputs[:, -1], outputs, states, FUSED, compiled, len(sizes))
+
+
+def _fused_slice(recurrence, weights, sequences, initial_state, mask, dropout_mask, compiled):
+    """Outputs `(batch, steps, units)` and final states of the fused path over `sequences`
+    `(batch, steps, features)` (in the order they are processed, `go_backwards` applied)."""
+    units = recurrence.units
+    xs = tf.transpose(sequences, [1, 0, 2])  # (steps, batch, features)
+    k = None  # the fraction of each state that updates: 0 at masked steps
+    if mask is not None:
+        k = tf.transpose(tf.cast(mask, xs.dtype))[..., tf.newaxis]  # (steps, batch, 1)
+        k = tf.broadcast_to(k, (tf.shape(xs)[0], tf.shape(xs)[1], units))
+    if recurrence.cell == "phased_lstm":
+        # The time gate depends on the timestamps only, so all of it is computed before the loop
+        # (`time_phase` and `time_gate` give tau, s and r_on their gradients); the loop blends
+        # the states by it.
+        phi = xs[..., -units:]
+        r_on = tf.cast(weights.r_on, phi.dtype)
+        gate = time_gate(phi, r_on, recurrence.leak, compiled=compiled)  # (steps, batch, units)
+        k = gate if k is None else gate * k
+        xs = xs[..., :-units]
+        dropout_mask = None if dropout_mask is None else dropout_mask[:, :-units]
+    if dropout_mask is not None:
+        xs = xs * dropout_mask[tf.newaxis]
+    shape = tf.shape(xs)
+    kernel = tf.cast(weights.kernel, xs.dtype)
+    zx = tf.matmul(tf.reshape(xs, (-1, shape[-1])), kernel)
+    zx = tf.reshape(zx, (shape[0], shape[1], -1))  # (steps, batch, gates * units)
+    u = tf.cast(weights.recurrent_kernel, zx.dtype)
+    bias = None if weights.bias is None else tf.cast(weights.bias, zx.dtype)
+    if recurrence.cell in ("lstm", "phased_lstm"):
+        hs, h, c = lstm(zx, *initial_state, u, k, bias=bias, compiled=compiled)
+        states = [h, c]
+    elif recurrence.cell == "gru":
+        hs, h = gru(zx, initial_state[0], u, k, bias=bias, compiled=compiled)
+        states = [h]
+    else:
+        relu = recurrence.activation == "relu"
+        hs, h = vanilla(zx, initial_state[0], u, k, bias=bias, compiled=compiled, relu=relu)
+        states = [h]
+    outputs = tf.transpose(hs, [1, 0, 2])  # (batch, steps, units)
+    if mask is not None:
+        # Keras' outputs: zero at masked steps (zero_output_for_mask) or the previous output,
+        # which is zero before a sample's first unmasked step.
+        shown = tf.cast(mask, outputs.dtype)
+        if not recurrence.zero_output_for_mask:
+            shown = tf.cast(tf.cumsum(shown, axis=1) > 0, outputs.dtype)
+        outputs = outputs * shown[..., tf.newaxis]
+    return outputs, states
+
+
+def cudnn(recurrence: Recurrence, sequences, initial_state, mask, weights: Weights) -> Run:
+    """Keras' cuDNN kernel (`keras.src.backend.lstm` or `gru`) on a GPU."""
+    if recurrence.use_cudnn is False:
+        raise Unavailable("use_cudnn=False")
+    if not gpu_available():
+        raise Unavailable("no GPU")
+    reasons = [r for r in fused_refusals(recurrence) if r != "reset_after=False"]
+    refuse("Keras' cuDNN kernel", reasons + ([] if recurrence.use_bias else ["use_bias=False"]))
+    if weights.dropout_mask is not None:
+        sequences = sequences * weights.dropout_mask[:, tf.newaxis]
+    is_gru = recurrence.cell == "gru"
+    try:
+        last, outputs, states = (backend_gru if is_gru else backend_lstm)(
+            sequences,
+            *initial_state,
+            mask,
+            kernel=weights.kernel,
+            recurrent_kernel=weights.recurrent_kernel,
+            bias=weights.bias,
+            activation=keras.activations.tanh,
+            recurrent_activation=keras.activations.sigmoid,
+            return_sequences=True,
+            go_backwards=recurrence.go_backwards,
+            **({"reset_after": recurrence.reset_after} if is_gru else {}),
+        )
+    except NotImplementedError:
+        raise NotImplementedError(
+            "Keras' cuDNN kernel refused these settings (it needs reset_after=True and "
+            "right-padded masks)"
+        ) from None
+    return Run(last, outputs, list(states), CUDNN)
+
+
+KERNELS = {
+    "vanilla": [fused],
+    "lstm": [cudnn, fused],
+    "gru": [cudnn, fused],
+    "phased_lstm": [fused],
+}

@@ -1,0 +1,117 @@
+"""JAX's fused kernels (seqrnn/backend/jax.py) in float64: their hand-written reverse scans
+against JAX's autodiff of the equations written plainly, step by step."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from tests.conftest import BACKEND
+
+pytestmark = pytest.mark.skipif(BACKEND != "jax", reason="JAX's kernels run on the JAX backend")
+STEPS, BATCH, UNITS = 6, 3, 4
+
+
+def _reference(cell, relu=False):
+    """The recurrence as the cells define it: `(zx, states, u, b, k) -> (hs, *final states)`."""
+    import jax
+    import jax.numpy as jnp
+
+    def blend(k, new, old):
+        return new if k is None else k * new + (1 - k) * old
+
+    def run(zx, states, u, b, k):
+        def step(carry, inputs):
+            z_t, k_t = inputs
+            if cell == "lstm":
+                h, c = carry
+                z = z_t + h @ u + (0 if b is None else b)
+                i, f, g, o = jnp.split(z, 4, axis=-1)
+                c_new = jax.nn.sigmoid(f) * c + jax.nn.sigmoid(i) * jnp.tanh(g)
+                h_new = jax.nn.sigmoid(o) * jnp.tanh(c_new)
+                carry = (blend(k_t, h_new, h), blend(k_t, c_new, c))
+            elif cell == "gru":
+                (h,) = carry
+                x = z_t + (0 if b is None else b[0])
+                inner = h @ u + (0 if b is None else b[1])
+                x_z, x_r, x_h = jnp.split(x, 3, axis=-1)
+                r_z, r_r, r_h = jnp.split(inner, 3, axis=-1)
+                z, r = jax.nn.sigmoid(x_z + r_z), jax.nn.sigmoid(x_r + r_r)
+                n = jnp.tanh(x_h + r * r_h)
+                carry = (blend(k_t, z * h + (1 - z) * n, h),)
+            else:
+                (h,) = carry
+                z = z_t + h @ u + (0 if b is None else b)
+                carry = (blend(k_t, jax.nn.relu(z) if relu else jnp.tanh(z), h),)
+            return carry, carry[0]
+
+        final, hs = jax.lax.scan(step, tuple(states), (zx, k))
+        return (hs, *final)
+
+    return run
+
+
+@pytest.mark.parametrize(
+    ("cell", "biased", "gated", "relu"),
+    [
+        (cell, biased, gated, False)
+        for cell, biased, gated in itertools.product(
+            ["lstm", "gru", "vanilla"], *[[False, True]] * 2
+        )
+    ]
+    + [("vanilla", True, True, True)],
+)
+def test_the_fused_kernels_gradients_equal_autodiff_in_float64(cell, biased, gated, relu):
+    import jax
+    import jax.numpy as jnp
+
+    from seqrnn.backend import jax as kernels
+
+    assert jax.config.jax_enable_x64  # tests/conftest.py
+    gates = {"lstm": 4, "gru": 3, "vanilla": 1}[cell]
+    rng = np.random.default_rng(0)
+    zx = jnp.asarray(rng.normal(size=(STEPS, BATCH, gates * UNITS)))
+    states = [
+        jnp.asarray(rng.normal(size=(BATCH, UNITS))) for _ in range(2 if cell == "lstm" else 1)
+    ]
+    u = jnp.asarray(rng.normal(0.0, 0.5, (UNITS, gates * UNITS)))
+    b = None
+    if biased:
+        b = jnp.asarray(rng.normal(size=(2, 3 * UNITS) if cell == "gru" else (gates * UNITS,)))
+    k = None
+    if gated:  # a mask (0 and 1) times a time gate (values between)
+        k = rng.uniform(0.0, 1.0, (STEPS, BATCH, UNITS)) * (
+            rng.uniform(size=(STEPS, BATCH, 1)) > 0.3
+        )
+        k = jnp.asarray(k)
+    upstream = [jnp.asarray(rng.normal(size=(STEPS, BATCH, UNITS)))]
+    upstream += [jnp.asarray(rng.normal(size=(BATCH, UNITS))) for _ in states]
+    if cell == "lstm":
+        fused = kernels._lstm(biased, gated)
+    elif cell == "gru":
+        fused = kernels._gru(biased, gated)
+    else:
+        fused = kernels._vanilla(biased, gated, relu)
+
+    def loss(function, zx, states, u, b, k):
+        outputs = function(zx, *states, u, b, k)
+        return sum((o * w).sum() for o, w in zip(outputs, upstream, strict=True)), outputs
+
+    reference = _reference(cell, relu)
+    wrt = (0, 1, 2, 3, 4) if gated else (0, 1, 2, 3)
+    got = jax.grad(lambda *a: loss(fused, *a), argnums=wrt, has_aux=True)(zx, states, u, b, k)
+    expected = jax.grad(
+        lambda zx, states, u, b, k: loss(
+            lambda zx, *rest: reference(zx, rest[:-3], *rest[-3:]), zx, states, u, b, k
+        ),
+        argnums=wrt,
+        has_aux=True,
+    )(zx, states, u, b, k)
+    leaves = jax.tree_util.tree_leaves(got)
+    references = jax.tree_util.tree_leaves(expected)
+    assert len(leaves) == len(references) >= 5
+    for a, e in zip(leaves, references, strict=True):
+        assert a.dtype == jnp.float64
+        np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=1e-9, atol=1e-11)

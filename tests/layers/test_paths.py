@@ -1,0 +1,249 @@
+"""The paths a layer's recurrence takes on the active backend (fused, native, cuDNN or per-step):
+the fast kernels against the per-step cells in float64, and the choice of path with its warning."""
+
+from __future__ import annotations
+
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import seqrnn
+from tests.conftest import BACKEND, gradients, to_numpy
+
+BATCH, STEPS, FEATURES, UNITS = 4, 7, 3, 5
+LAYERS = [seqrnn.VanillaRNN, seqrnn.LSTM, seqrnn.GRU, seqrnn.PhasedLSTM]
+IDS = ["vanilla", "lstm", "gru", "phased"]
+
+#: The fast path each layer takes on this backend when its settings allow (CPU).
+FAST = {
+    "tensorflow": dict.fromkeys(IDS, "fused"),
+    "jax": dict.fromkeys(IDS, "fused"),
+    "torch": {"vanilla": "native", "lstm": "native", "gru": "native", "phased": "per-step"},
+}.get(BACKEND, dict.fromkeys(IDS, "per-step"))
+
+#: The call modes of the float64 comparison: eager, and traced where the backend traces (on
+#: TensorFlow with the loops compiled by XLA, and again in 3 uneven slices of the batch).
+MODES = {
+    "tensorflow": ["eager", "xla", "xla-sliced"],
+    "jax": ["eager", "jit"],
+}.get(BACKEND, ["eager"])
+
+#: The per-step cells are the reference. Keras 3.15 computes tanh in float32 on JAX and PyTorch
+#: even for float64 inputs (`keras.backend.result_type("float64", float)` is float32 there), so
+#: the cells run in float64 on TensorFlow only; elsewhere both paths run in float32 and agree to
+#: float32's rounding, relative to each tensor's largest value. tests/backend holds the float64
+#: checks of JAX's and PyTorch's kernels against autodiff of the equations.
+DTYPE, RTOL = ("float64", 1e-9) if BACKEND == "tensorflow" else ("float32", 2e-5)
+
+#: Masks that are not right-padded run PyTorch's per-step cell.
+RIGHT_PADDED = np.arange(STEPS)[None, :] < np.array([STEPS, 1, 4, 0])[:, None]
+HOLED = RIGHT_PADDED.copy()
+HOLED[0, 3] = False  # a hole in the first sample
+
+
+def _inputs(layer_class, x):
+    if layer_class is seqrnn.PhasedLSTM:
+        times = np.cumsum(np.random.default_rng(5).uniform(0.2, 3.0, x.shape[:2]), axis=1)
+        return [x, times]
+    return x
+
+
+def _layer(layer_class, use_fused, mode, **kwargs):
+    """A layer of DTYPE with fixed random weights (the same for every path)."""
+    keras.utils.set_random_seed(0)
+    if BACKEND == "tensorflow" and use_fused is not False:
+        kwargs["jit_compile"] = mode != "eager"  # these shapes are below the "auto" threshold
+        kwargs["batch_slices"] = 3 if mode == "xla-sliced" else 1  # 4 samples: slices 2, 1, 1
+    layer = layer_class(
+        UNITS,
+        return_sequences=True,
+        return_state=True,
+        dtype=DTYPE,
+        seed=3,
+        use_fused=use_fused,
+        **kwargs,
+    )
+    layer(_inputs(layer_class, np.zeros((BATCH, STEPS, FEATURES), DTYPE)))
+    rng = np.random.default_rng(1)
+    for variable in layer.weights:
+        if variable.name not in ("tau", "shift", "r_on"):
+            variable.assign(variable + rng.normal(0.0, 0.3, variable.shape).astype(DTYPE))
+    return layer
+
+
+def _run(layer_class, use_fused, x, mask, initial, training, mode="eager", **kwargs):
+    """The path, outputs, final states and every gradient (inputs, initial states, weights)."""
+    layer = _layer(layer_class, use_fused, mode, **kwargs)
+    upstream = [
+        np.random.default_rng(i).normal(size=(BATCH, STEPS, UNITS)).astype(DTYPE) for i in range(3)
+    ]
+    upstream = [upstream[0], *[u[:, 0] for u in upstream[1 : 1 + len(initial)]]]
+
+    def call(run, xs, *states):
+        outputs = run(
+            _inputs(layer_class, xs), initial_state=list(states), mask=mask, training=training
+        )
+        return list(outputs)
+
+    outputs, grads = gradients(layer, call, [x, *initial], upstream, jit=mode != "eager")
+    return layer, [*outputs, *grads]
+
+
+CASES = [
+    pytest.param({}, id="plain"),
+    pytest.param({"mask": RIGHT_PADDED, "go_backwards": True}, id="right-padded-backwards"),
+    pytest.param({"mask": HOLED, "go_backwards": True}, id="masked-backwards"),
+    pytest.param({"mask": RIGHT_PADDED, "zero_output_for_mask": True}, id="zero-output-for-mask"),
+    pytest.param({"training": True, "dropout": 0.4}, id="input-dropout"),
+    pytest.param({"mask": RIGHT_PADDED, "use_bias": False}, id="masked-no-bias"),
+]
+
+
+def _expected_path(layer_id, case):
+    if BACKEND == "torch" and case.get("mask") is HOLED:
+        return "per-step"  # PyTorch's kernels take right-padded sequences only
+    return FAST[layer_id]
+
+
+@pytest.mark.parametrize(("layer_class", "layer_id"), zip(LAYERS, IDS, strict=True), ids=IDS)
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("mode", MODES)
+def test_the_fast_path_equals_the_per_step_cell(layer_class, layer_id, case, mode):
+    case = dict(case)
+    mask, training = case.pop("mask", None), case.pop("training", False)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype(DTYPE)
+    width = 1 if layer_class in (seqrnn.VanillaRNN, seqrnn.GRU) else 2
+    initial = [rng.normal(size=(BATCH, UNITS)).astype(DTYPE) for _ in range(width)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the expected fallbacks
+        fast, got = _run(layer_class, "auto", x, mask, initial, training, mode, **case)
+        per_step, expected = _run(layer_class, False, x, mask, initial, training, **case)
+    assert fast.path == _expected_path(layer_id, {"mask": mask})
+    assert per_step.path == "per-step"
+    if BACKEND == "tensorflow":
+        assert fast.xla == (mode != "eager")
+        assert fast.slices == (3 if mode == "xla-sliced" else 1)
+    _assert_close(got, expected)
+    assert all(np.abs(g).max() > 0 for g in got[1 + width :])  # every gradient is exercised
+
+
+def _assert_close(got, expected):
+    for a, b in zip(got, expected, strict=True):
+        scale = 1.0 if DTYPE == "float64" else max(np.abs(b).max(), 1e-30)
+        np.testing.assert_allclose(a / scale, b / scale, rtol=RTOL, atol=RTOL / 10)
+
+
+@pytest.mark.parametrize("layer_class", LAYERS, ids=IDS)
+def test_a_stateful_layer_continues_where_it_stopped_on_every_path(layer_class):
+    """Two calls of a stateful layer: the second starts from the states the first left."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(BATCH, 2 * STEPS, FEATURES)).astype(DTYPE)
+    times = np.cumsum(rng.uniform(0.2, 3.0, x.shape[:2]), axis=1).astype(DTYPE)
+
+    def halves(use_fused):
+        layer = _layer(layer_class, use_fused, "eager", stateful=True)
+        layer.reset_state()
+        outputs = []
+        for part in (slice(0, STEPS), slice(STEPS, None)):
+            inputs = (
+                [x[:, part], times[:, part]] if layer_class is seqrnn.PhasedLSTM else x[:, part]
+            )
+            outputs.append([to_numpy(o) for o in layer(inputs)])
+        return layer, outputs
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fast, got = halves("auto")
+        _, expected = halves(False)
+    assert fast.path == FAST[IDS[LAYERS.index(layer_class)]]
+    _assert_close([*got[0], *got[1]], [*expected[0], *expected[1]])
+    assert not np.allclose(got[0][-1], got[1][-1])  # the states moved on
+
+
+def test_the_default_path_and_its_message():
+    x = np.ones((2, 3, 4), "float32")
+    for layer_class, layer_id in zip(LAYERS, IDS, strict=True):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            layer = layer_class(6)
+            layer(_inputs(layer_class, x))
+        assert layer.path == FAST[layer_id], layer_id
+        told = [str(w.message) for w in caught if "runs the per-step cell" in str(w.message)]
+        assert len(told) == (FAST[layer_id] == "per-step"), told
+
+
+@pytest.mark.parametrize(
+    "layer_class, kwargs, reason",
+    [
+        (seqrnn.LSTM, {"recurrent_dropout": 0.2}, "recurrent_dropout=0.2"),
+        (seqrnn.GRU, {"reset_after": False}, "reset_after=False"),
+        (seqrnn.VanillaRNN, {"activation": "sigmoid"}, "an activation other than tanh"),
+        (seqrnn.LSTM, {"recurrent_activation": "hard_sigmoid"}, "recurrent_activation"),
+        (seqrnn.PhasedLSTM, {"use_peepholes": True}, "use_peepholes=True"),
+        (seqrnn.LSTM, {"unroll": True}, "unroll=True"),
+    ],
+)
+def test_settings_the_kernels_lack_fall_back_with_one_warning(layer_class, kwargs, reason):
+    if BACKEND == "torch" and layer_class is seqrnn.PhasedLSTM:
+        reason = "PyTorch has no kernel"
+    x = np.ones((2, 3, 4), "float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layer = layer_class(6, **kwargs)
+        layer(_inputs(layer_class, x))
+        layer(_inputs(layer_class, x))
+    told = [str(w.message) for w in caught if "runs the per-step cell" in str(w.message)]
+    assert layer.path == "per-step"
+    assert len(told) == 1  # once per layer, not once per call
+    assert reason in told[0] and layer.name in told[0]
+    with pytest.raises(ValueError, match="use_fused=True"):
+        layer_class(6, use_fused=True, **kwargs)(_inputs(layer_class, x))
+
+
+def test_use_fused_false_is_silent_and_every_path_setting_is_kept_in_the_config():
+    x = np.ones((2, 3, 4), "float32")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        layer = seqrnn.LSTM(6, use_fused=False, use_cudnn=False, jit_compile=False, batch_slices=2)
+        layer(x)
+    assert layer.path == "per-step"
+    assert not [w for w in caught if "per-step" in str(w.message)]
+    clone = seqrnn.LSTM.from_config(layer.get_config())
+    assert (clone.use_fused, clone.use_cudnn, clone.jit_compile, clone.batch_slices) == (
+        False,
+        False,
+        False,
+        2,
+    )
+    for name, value in [
+        ("use_fused", "sometimes"),
+        ("use_cudnn", 1),
+        ("jit_compile", "always"),
+        ("batch_slices", 0),
+        ("batch_slices", True),
+    ]:
+        with pytest.raises(ValueError, match=f"argument {name}"):
+            seqrnn.LSTM(6, **{name: value})
+
+
+def test_use_cudnn_true_raises_where_cudnn_cannot_run():
+    if keras.config.backend() == "jax":
+        import jax
+
+        if jax.default_backend() == "gpu":
+            pytest.skip("this machine has a GPU")
+    elif BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        if tf.config.list_logical_devices("GPU"):
+            pytest.skip("this machine has a GPU")
+    elif BACKEND == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="use_cudnn=True"):
+        seqrnn.LSTM(4, use_cudnn=True)(np.ones((2, 3, 4), "float32"))
