@@ -3,22 +3,36 @@
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-HELP = """Measure seqrnn's layers against their peers, side by side in one process.
 
-Training: tokens/s of one Adam step (embedding -> recurrent layer -> dense head, batch x seq-len
-tokens) for seqrnn's vanilla, LSTM, GRU and Phased LSTM layers, keras.layers.SimpleRNN, LSTM and
-GRU, and PyTorch's nn.RNN, LSTM and GRU when torch is installed; with the fraction of the float32
-matmul peak measured in the same run. Seeds: the seeds' vanilla RNN (100 units, 25 steps,
-batch 1, AdaGrad, clipping) against a plain NumPy min-char-rnn, in updates/s. Generation:
-characters/s of an exported SavedModel's in-graph `generate` (1 and 64 samples) against a Python
-loop calling model.predict per character. Each figure is the median of --repeats calls after
---warmup calls; peak resident memory is measured per row. A table goes to stdout; --json also
-writes every figure.
+class Backend(str, Enum):
+    tensorflow = "tensorflow"
+    jax = "jax"
+    torch = "torch"
+    all = "all"
+
+
+HELP = """Measure seqrnn's layers against their peers, side by side, on each Keras backend.
+
+Each backend (--backend tensorflow, jax, torch, or all three) runs in a process of its own.
+Training (TensorFlow): tokens/s of seqrnn's own training step (embedding -> recurrent layer ->
+dense head, Adam, batch x seq-len tokens) for seqrnn's vanilla, LSTM, GRU and Phased LSTM layers,
+keras.layers.SimpleRNN, LSTM and GRU, and PyTorch's nn.RNN, LSTM and GRU called directly when
+torch is installed; with the fraction of the float32 matmul peak measured in the same process.
+Fit (every backend): the same layers as a Keras user trains them, model.compile() with Keras'
+defaults and train_on_batch, on float features of embedding-dim width. Seeds (TensorFlow): the
+seeds' vanilla RNN (100 units, 25 steps, batch 1, AdaGrad, clipping) against a plain NumPy
+min-char-rnn, in updates/s. Generation (TensorFlow): characters/s of an exported SavedModel's
+in-graph generate (1 and 64 samples) against a Python loop calling model.predict per character.
+Each figure is the median of --repeats calls after --warmup calls; peak resident memory is
+measured per row. A table goes to stdout; --json also writes every figure.
+
+Example: seqrnn bench --backend all --sections fit --cells lstm,gru
 """
 
 
@@ -40,8 +54,16 @@ def bench(
         "vanilla,lstm,gru,phased"
     ),
     sections: Annotated[
-        str, typer.Option(help="What to measure: training, seeds, generation (comma-separated).")
-    ] = "training,seeds,generation",
+        str,
+        typer.Option(
+            help="What to measure: training, fit, seeds, generation (comma-separated); only fit "
+            "runs on JAX and PyTorch."
+        ),
+    ] = "training,fit,seeds,generation",
+    backend: Annotated[
+        Backend,
+        typer.Option(help="The Keras backend to measure on, each in a process of its own."),
+    ] = Backend.tensorflow,
     batch_size: Annotated[int, typer.Option(help="Sequences per training step.")] = 64,
     seq_len: Annotated[int, typer.Option(help="Steps per sequence.")] = 100,
     embedding_dim: Annotated[int, typer.Option(help="Embedding width.")] = 64,
@@ -57,7 +79,7 @@ def bench(
         Path | None, typer.Option("--json", help="Also write every figure as JSON here.")
     ] = None,
 ) -> int:
-    from seqrnn.bench import CELLS, SECTIONS, BenchConfig
+    from seqrnn.bench import BACKENDS, CELLS, EVERY_BACKEND, SECTIONS, BenchConfig
     from seqrnn.errors import UsageError
 
     numbers = {
@@ -89,23 +111,23 @@ def bench(
         sections=_names(sections, SECTIONS, "section"),
         torch=torch,
         generation_length=length,
+        backends=BACKENDS if backend is Backend.all else (backend.value,),
     )
+    if config.backends != ("tensorflow",) and not set(config.sections) & set(EVERY_BACKEND):
+        raise UsageError(
+            f"sections {', '.join(config.sections)} run on TensorFlow only; add fit to "
+            "--sections or choose --backend tensorflow"
+        )
 
-    import warnings
-
-    import tensorflow as tf
     from rich.console import Console
 
-    from seqrnn.bench import Bench, to_json, torch_available
+    from seqrnn.bench import run_backends, to_json, torch_available
 
-    tf.get_logger().setLevel("ERROR")
-    warnings.filterwarnings("ignore", module="keras")
     stderr = Console(stderr=True)
-    if torch and "training" in config.sections and not torch_available():
-        stderr.print("PyTorch is not installed: its rows are left out (pip install torch).")
+    if torch and not torch_available():
+        stderr.print("PyTorch is not installed: its rows are left out (pip install -e '.[torch]').")
     with stderr.status("starting") as status:
-        bench_run = Bench(config, progress=lambda name: status.update(f"measuring {name}"))
-        results = bench_run.run()
+        results = run_backends(config, lambda name: status.update(f"measuring {name}"))
     _print_table(results, config)
     if json_path is not None:
         json_path.write_text(json.dumps(to_json(config, results), indent=2), encoding="utf-8")
@@ -126,11 +148,14 @@ def _print_table(results, config) -> None:
         ),
         title_justify="left",
     )
-    for column in ("section", "what", "median s", "rate", "of peak", "peak RSS", "compared"):
-        table.add_column(column, justify="left" if column in ("section", "what") else "right")
+    columns = ("backend", "section", "what", "median s", "rate", "of peak", "peak RSS", "compared")
+    for column in columns:
+        left = column in ("backend", "section", "what")
+        table.add_column(column, justify="left" if left else "right")
     for r in results:
         compared = "; ".join(f"{v:.2f}x {k}" for k, v in r.relative.items())
         table.add_row(
+            r.backend,
             r.section,
             r.name,
             f"{r.seconds:.4f}",

@@ -84,6 +84,12 @@ def _fail(message: str, code: int) -> int:
     return code
 
 
+def _installed(package: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
 def _import_tensorflow_quietly() -> None:
     """Imports TensorFlow with stderr muted: its C++ start-up lines (no CUDA here, CPU
     features) are printed before any log level applies and would bury our one-line messages.
@@ -115,10 +121,17 @@ def choose_process_settings(environ: dict[str, str]) -> None:
     default allocator gives large buffers back to the system, and each training step then faults
     their pages in again. In alternating `seqrnn bench` runs on a 2-core AMD EPYC the LSTM step
     went from 159-184 to 144-149 ms and the GRU's from 149-165 to 112-125 ms (on a Xeon: LSTM
-    139-152 -> 126-129 ms). TensorFlow reads it when it allocates its first tensor. A library
-    user's program chooses for itself (README: "The fused sequence path").
+    139-152 -> 126-129 ms). TensorFlow reads it when it allocates its first tensor. Importing
+    the library sets nothing: a library user's program chooses for itself (README: "The fused
+    sequence path").
     """
     environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
+    if "KERAS_BACKEND" not in environ and not _installed("tensorflow"):
+        # `seqrnn bench --backend jax` on a machine with JAX and no TensorFlow (a GPU machine):
+        # Keras must load on some backend before the bench starts its processes.
+        environ["KERAS_BACKEND"] = next(
+            (b for b in ("jax", "torch") if _installed(b)), "tensorflow"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -129,8 +142,8 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         args = sys.argv[1:] if argv is None else argv
         wants_help = any(a in ("--help", "-h", "--version") for a in args)
-        if not wants_help and any(not a.startswith("-") for a in args):
-            _import_tensorflow_quietly()  # every command uses TensorFlow
+        if not wants_help and any(not a.startswith("-") for a in args) and _installed("tensorflow"):
+            _import_tensorflow_quietly()  # every command uses TensorFlow (bench: where installed)
     try:
         result = app(args=argv, prog_name="seqrnn", standalone_mode=False)
         code = result if isinstance(result, int) else 0
@@ -142,6 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         ctx = getattr(error, "ctx", None)
         command = ctx.command_path if ctx is not None else "seqrnn"
         code = _fail(f"{error.format_message()} (see '{command} --help')", error.exit_code)
+    except ModuleNotFoundError as error:
+        if debug or error.name not in ("tensorflow", "keras"):
+            raise
+        code = _fail(f"{error.name} is not installed; seqrnn needs it (pip install -e .)", 1)
     except Exception as error:
         from seqrnn.errors import SeqrnnError, UsageError
 

@@ -1,17 +1,29 @@
-"""seqrnn bench: seqrnn's layers against Keras', PyTorch's and NumPy's, measured in one process.
+"""seqrnn bench: seqrnn's layers against Keras', PyTorch's and NumPy's, on every Keras backend.
 
-Every figure is the median of `repeats` calls after `warmup` calls, each call waiting for its
-result. Training rows run one optimizer step of the same model (embedding -> recurrent layer ->
-dense head, Adam, mean cross-entropy) at the same shape; their fraction of the matmul peak counts
-the model's matrix-product FLOPs (forward and backward: 3x the forward products) against the
-float32 matmul peak measured at the start of the run. Peak resident memory is measured per row
-on Linux (the high-water mark is reset before each row through /proc/self/clear_refs).
+Each backend is measured in a process of its own (`python -m seqrnn.bench`, the Keras backend set
+before Keras loads), one after the other; the parent gathers their rows. Every figure is the median
+of `repeats` calls after `warmup` calls, each call waiting for its result. Sections:
+
+- training (TensorFlow): seqrnn's own training step (what `seqrnn train` runs): embedding ->
+  recurrent layer -> dense head, Adam, mean cross-entropy, in a `tf.function`;
+- fit (every backend): the path a Keras user takes, `model.compile()` with Keras' defaults and
+  `train_on_batch`, of `Input((seq_len, embedding_dim))` -> recurrent layer -> `Dense(vocab)`;
+- seeds and generation (TensorFlow): the seeds' batch-1 vanilla RNN against NumPy, and an
+  exported SavedModel's in-graph generation.
+
+Training rows' fraction of the matmul peak counts the model's matrix-product FLOPs (forward and
+backward: 3x the forward products) against the float32 matmul peak the same process measured
+with its own framework. Peak resident memory is measured per row on Linux (the high-water mark is
+reset before each row through /proc/self/clear_refs).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -25,7 +37,12 @@ CELLS = ("vanilla", "lstm", "gru", "phased")
 GATES = {"vanilla": 1, "lstm": 4, "gru": 3, "phased": 4}
 KERAS_PEERS = {"vanilla": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "phased": "LSTM"}
 TORCH_PEERS = {"vanilla": "RNN", "lstm": "LSTM", "gru": "GRU"}
-SECTIONS = ("training", "seeds", "generation")
+SECTIONS = ("training", "fit", "seeds", "generation")
+#: The sections that run on every backend; the others need TensorFlow.
+EVERY_BACKEND = ("fit",)
+BACKENDS = ("tensorflow", "jax", "torch")
+#: The framework each backend needs, as pip names it.
+PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 
 @dataclass
@@ -42,11 +59,12 @@ class BenchConfig:
     torch: bool = True  # compare with PyTorch when it is installed
     generation_length: int = 1000
     seed: int = 0
+    backends: tuple[str, ...] = ("tensorflow",)  # each measured in a process of its own
 
 
 @dataclass
 class Result:
-    section: str  # training, seeds, generation or machine
+    section: str  # training, fit, seeds, generation or machine
     name: str  # what ran, e.g. "seqrnn.layers.LSTM (fused)"
     seconds: float  # median seconds of one call
     rate: float  # tokens/s, updates/s or characters/s
@@ -54,6 +72,7 @@ class Result:
     peak_fraction: float | None = None  # of the measured matmul peak
     peak_rss_mib: float | None = None
     relative: dict[str, float] = field(default_factory=dict)  # speed-up over named peers
+    backend: str = "tensorflow"  # the Keras backend of the process that measured it
 
 
 class PeakMemory:
@@ -113,13 +132,57 @@ def training_flops(cell: str, config: BenchConfig) -> float:
 
 
 def matmul_peak(repeats: int = 5, size: int = 2048) -> float:
-    """GFLOP/s of a float32 `size`^3 matmul with TensorFlow: the machine's practical peak."""
-    import tensorflow as tf
+    """GFLOP/s of a float32 `size`^3 matmul with the active Keras backend's framework: the
+    machine's practical peak for that framework (they need not agree)."""
+    import keras
 
-    a = tf.random.normal((size, size), seed=1)
-    product = tf.function(lambda x: tf.matmul(x, x))
-    seconds = median_seconds(lambda: product(a).numpy(), 1, repeats)
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(size, size)).astype("float32")
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        x = jax.numpy.asarray(a)
+        product = jax.jit(lambda x: x @ x)
+
+        def call():
+            return product(x).block_until_ready()
+
+    elif backend == "torch":
+        import torch
+
+        x = torch.as_tensor(a, device=_torch_device())
+
+        def call():
+            with torch.no_grad():
+                y = x @ x
+            _torch_sync()
+            return y
+
+    else:
+        import tensorflow as tf
+
+        x = tf.constant(a)
+        product = tf.function(lambda x: tf.matmul(x, x))
+
+        def call():
+            return product(x).numpy()
+
+    seconds = median_seconds(call, 1, repeats)
     return 2.0 * size**3 / seconds / 1e9
+
+
+def _torch_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def _torch_sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _tf_step(layer, config: BenchConfig, timed: bool) -> Callable[[], float]:
@@ -155,23 +218,31 @@ def _tf_step(layer, config: BenchConfig, timed: bool) -> Callable[[], float]:
     return lambda: float(step(x, y))
 
 
-def _torch_step(cell: str, config: BenchConfig) -> Callable[[], float]:
+def _torch_step(cell: str, config: BenchConfig, embedded: bool = True) -> Callable[[], float]:
+    """One Adam step of `torch.nn.RNN`/`LSTM`/`GRU` -> linear head, called directly: on tokens
+    through an embedding (`embedded`, the training section's model) or on float features (the
+    fit section's)."""
     import torch
 
     torch.manual_seed(config.seed)
-    torch.set_num_threads(os.cpu_count() or 1)
+    if not torch.cuda.is_available():
+        torch.set_num_threads(os.cpu_count() or 1)
+    device = _torch_device()
     rnn = getattr(torch.nn, TORCH_PEERS[cell])(config.embedding_dim, config.units, batch_first=True)
     embed = torch.nn.Embedding(config.vocab_size, config.embedding_dim)
     head = torch.nn.Linear(config.units, config.vocab_size)
-    params = [*rnn.parameters(), *embed.parameters(), *head.parameters()]
+    modules = [rnn.to(device), embed.to(device), head.to(device)]
+    params = [p for module in modules for p in module.parameters()]
     optimizer = torch.optim.Adam(params, lr=1e-3)
     shape = (config.batch_size, config.seq_len)
-    x = torch.randint(0, config.vocab_size, shape)
-    y = torch.randint(0, config.vocab_size, shape)
+    x = torch.randint(0, config.vocab_size, shape, device=device)
+    if not embedded:
+        x = torch.randn((*shape, config.embedding_dim), device=device)
+    y = torch.randint(0, config.vocab_size, shape, device=device)
 
     def step() -> float:
         optimizer.zero_grad()
-        outputs, _ = rnn(embed(x))
+        outputs, _ = rnn(embed(x) if embedded else x)
         logits = head(outputs).reshape(-1, config.vocab_size)
         loss = torch.nn.functional.cross_entropy(logits, y.reshape(-1))
         loss.backward()
@@ -180,6 +251,29 @@ def _torch_step(cell: str, config: BenchConfig) -> Callable[[], float]:
         return loss.item()
 
     return step
+
+
+def _fit_step(make_layer: Callable[[], object], config: BenchConfig, timed: bool):
+    """`train_on_batch` of a Keras model compiled with Keras' defaults (Adam, the loss from
+    logits): `Input((seq_len, embedding_dim))` -> the layer -> `Dense(vocab_size)`."""
+    import keras
+
+    from seqrnn.models import StepTimes
+
+    keras.utils.set_random_seed(config.seed)
+    inputs = keras.Input((config.seq_len, config.embedding_dim))
+    layer = make_layer()
+    h = layer([inputs, StepTimes()(inputs)]) if timed else layer(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(config.vocab_size)(h))
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    rng = np.random.default_rng(config.seed)
+    shape = (config.batch_size, config.seq_len)
+    x = rng.normal(size=(*shape, config.embedding_dim)).astype("float32")
+    y = rng.integers(0, config.vocab_size, shape).astype("int32")
+    return lambda: float(model.train_on_batch(x, y))
 
 
 def torch_available() -> bool:
@@ -336,24 +430,75 @@ class Bench:
         return result
 
     def run(self) -> list[Result]:
+        """Measures the selected sections on the active Keras backend, in this process."""
+        import keras
+
+        backend = keras.backend.backend()
+        names = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
         self.progress("float32 matmul peak")
         self.peak_gflops = matmul_peak()
         self.results.append(
             Result(
                 "machine",
-                "float32 matmul 2048^3 (TensorFlow)",
+                f"float32 matmul 2048^3 ({names.get(backend, backend)})",
                 2.0 * 2048**3 / self.peak_gflops / 1e9,
                 self.peak_gflops,
                 "GFLOP/s",
+                backend=backend,
             )
         )
-        if "training" in self.config.sections:
-            self.training()
-        if "seeds" in self.config.sections:
-            self.seeds()
-        if "generation" in self.config.sections:
-            self.generation()
+        sections = [
+            s for s in self.config.sections if backend == "tensorflow" or s in EVERY_BACKEND
+        ]
+        for section in sections:
+            getattr(self, section)()
+        for result in self.results:
+            result.backend = backend
         return self.results
+
+    def fit(self) -> None:
+        """The path a Keras user takes: `train_on_batch` after `compile()` with its defaults."""
+        import keras
+
+        from seqrnn.models import CELLS as LAYERS
+
+        c = self.config
+        tokens = c.batch_size * c.seq_len
+        use_torch = c.torch and torch_available()
+        for cell in c.cells:
+            flops = training_flops(cell, c)  # the same products (an embedding is a lookup)
+            layer = LAYERS[cell](c.units, return_sequences=True)
+            ours = self._measure(
+                "fit",
+                f"seqrnn.layers.{type(layer).__name__}",
+                lambda layer=layer, cell=cell: _fit_step(lambda: layer, c, cell == "phased"),
+                "tokens/s",
+                tokens,
+                flops,
+            )
+            ours.name += f" ({layer.path})"
+            peer = KERAS_PEERS[cell]
+            keras_row = self._measure(
+                "fit",
+                f"keras.layers.{peer}",
+                lambda peer=peer: _fit_step(
+                    lambda: getattr(keras.layers, peer)(c.units, return_sequences=True), c, False
+                ),
+                "tokens/s",
+                tokens,
+                training_flops("lstm" if cell == "phased" else cell, c),
+            )
+            ours.relative[keras_row.name] = keras_row.seconds / ours.seconds
+            if use_torch and cell in TORCH_PEERS:
+                torch_row = self._measure(
+                    "fit",
+                    f"torch.nn.{TORCH_PEERS[cell]}",
+                    lambda cell=cell: _torch_step(cell, c, embedded=False),
+                    "tokens/s",
+                    tokens,
+                    flops,
+                )
+                ours.relative[torch_row.name] = torch_row.seconds / ours.seconds
 
     def training(self) -> None:
         import keras
@@ -505,3 +650,66 @@ class Bench:
 
 def to_json(config: BenchConfig, results: list[Result]) -> dict:
     return {"config": asdict(config), "results": [asdict(r) for r in results]}
+
+
+#: How a measuring process tells its parent what it measures now (a line on its stderr).
+PROGRESS = "seqrnn-bench: measuring "
+
+
+def run_backends(config: BenchConfig, progress: Callable[[str], None]) -> list[Result]:
+    """Measures every backend of `config.backends` in a process of its own, one after the
+    other, and returns their rows. A backend whose framework is not installed is an error."""
+    import importlib.util
+
+    from seqrnn.errors import SeqrnnError, UsageError
+
+    missing = [b for b in config.backends if importlib.util.find_spec(PACKAGES[b]) is None]
+    if missing:
+        raise UsageError(
+            f"{', '.join(missing)} is not installed, so its bench cannot run; install it "
+            f"(PyTorch: pip install -e '.[torch]') or choose another backend"
+        )
+    results: list[Result] = []
+    for backend in config.backends:
+        with tempfile.TemporaryDirectory() as folder:
+            out = Path(folder) / "results.json"
+            env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            command = [sys.executable, "-m", "seqrnn.bench", json.dumps(asdict(config)), str(out)]
+            process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
+            said: list[str] = []
+            for line in process.stderr:
+                if line.startswith(PROGRESS):
+                    progress(f"{backend}: {line[len(PROGRESS) :].strip()}")
+                else:
+                    said = [*said[-40:], line.rstrip()]
+            if process.wait() != 0:
+                last = next((line for line in reversed(said) if line.strip()), "no message")
+                raise SeqrnnError(f"the {backend} bench failed: {last}")
+            rows = json.loads(out.read_text(encoding="utf-8"))
+        results += [Result(**row) for row in rows]
+    return results
+
+
+def _measure_this_backend(config_json: str, out: str) -> None:
+    """The measuring process: the sections of the config on the active Keras backend."""
+    import warnings
+
+    import keras
+
+    warnings.filterwarnings("ignore", module="keras")
+    if keras.backend.backend() == "tensorflow":
+        import tensorflow as tf
+
+        tf.get_logger().setLevel("ERROR")
+    fields = json.loads(config_json)
+    config = BenchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+    def progress(name: str) -> None:
+        print(PROGRESS + name, file=sys.stderr, flush=True)
+
+    results = Bench(config, progress=progress).run()
+    Path(out).write_text(json.dumps([asdict(r) for r in results]), encoding="utf-8")
+
+
+if __name__ == "__main__":
+    _measure_this_backend(*sys.argv[1:3])

@@ -79,10 +79,37 @@ def test_bench_reports_every_section(tmp_path):
     assert ours["rate"] > 0 and ours["peak_fraction"] > 0 and ours["peak_rss_mib"] > 0
     assert "keras.layers.LSTM" in ours["relative"]
     sections = {r["section"] for r in report["results"]}
-    assert sections == {"machine", "training", "seeds", "generation"}
+    assert sections == {"machine", "training", "fit", "seeds", "generation"}
+    fit = {r["name"]: r for r in report["results"] if r["section"] == "fit"}
+    assert {"seqrnn.layers.LSTM (fused)", "keras.layers.LSTM"} <= set(fit)
+    assert {r["backend"] for r in report["results"]} == {"tensorflow"}
     assert any("NumPy min-char-rnn" in n for n in rows)
     assert any(n.startswith("SavedModel generate, 64") for n in rows)
     assert "seqrnn.layers.LSTM (fused)" in result.stdout  # the table
+
+
+@pytest.mark.slow
+def test_each_backend_is_measured_in_a_process_of_its_own(tmp_path):
+    """--backend all: the fit section on TensorFlow, JAX and PyTorch (where installed), each row
+    naming its backend and the path seqrnn's layer took there."""
+    import importlib.util
+
+    out = tmp_path / "bench.json"
+    backends = ["tensorflow", "jax"] + ["torch"] * bool(importlib.util.find_spec("torch"))
+    args = ["bench", "--backend", "all", "--sections", "fit", "--cells", "gru"]
+    args += ["--batch-size", "2", "--seq-len", "3", "--units", "4", "--embedding-dim", "2"]
+    args += ["--repeats", "1", "--warmup", "0", "--no-torch", "--json", str(out)]
+    if len(backends) < 3:
+        pytest.skip("PyTorch is not installed")
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    rows = json.loads(out.read_text())["results"]
+    paths = {"tensorflow": "fused", "jax": "fused", "torch": "native"}
+    for backend in backends:
+        mine = {r["name"]: r for r in rows if r["backend"] == backend}
+        assert f"seqrnn.layers.GRU ({paths[backend]})" in mine, mine
+        assert "keras.layers.GRU" in mine and any(n.startswith("float32 matmul") for n in mine)
+        assert mine[f"seqrnn.layers.GRU ({paths[backend]})"]["rate"] > 0
 
 
 @pytest.mark.parametrize(
@@ -93,6 +120,8 @@ def test_bench_reports_every_section(tmp_path):
         (["--units", "0"], "units must be an integer >= 1"),
         (["--vocab-size", "500"], "vocab-size must lie in 2..94"),
         (["--json", "/no/such/folder/b.json"], "is not a folder"),
+        (["--backend", "jax", "--sections", "seeds"], "run on TensorFlow only"),
+        (["--backend", "mxnet"], "Invalid value for '--backend'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
