@@ -1,0 +1,107 @@
+"""seqrnn's layers as drop-ins for Keras' own: every argument Keras takes, the inputs Keras takes,
+and keras.layers.Bidirectional with every merge mode and return_state, on the active backend."""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+import seqrnn
+from seqrnn.layers._base import _cell_arguments
+from tests.conftest import to_numpy
+
+PAIRS = [
+    pytest.param(seqrnn.VanillaRNN, keras.layers.SimpleRNN, id="vanilla"),
+    pytest.param(seqrnn.LSTM, keras.layers.LSTM, id="lstm"),
+    pytest.param(seqrnn.GRU, keras.layers.GRU, id="gru"),
+]
+BATCH, STEPS, FEATURES, UNITS = 3, 6, 4, 5
+
+
+def _arguments(function) -> dict[str, inspect.Parameter]:
+    parameters = inspect.signature(function).parameters
+    return {
+        n: p for n, p in parameters.items() if n != "self" and p.kind is p.POSITIONAL_OR_KEYWORD
+    }
+
+
+def _pair(ours_class, keras_class, rng, **kwargs):
+    """Both layers built, with the same random weights."""
+    ours, theirs = ours_class(UNITS, **kwargs), keras_class(UNITS, **kwargs)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+    ours(x), theirs(x)
+    weights = [rng.normal(0.0, 0.5, w.shape).astype("float32") for w in ours.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    return ours, theirs, x
+
+
+@pytest.mark.parametrize(("ours_class", "keras_class"), PAIRS)
+def test_every_argument_keras_takes_is_taken_and_kept(ours_class, keras_class):
+    theirs = _arguments(keras_class.__init__)
+    ours = set(_arguments(ours_class.__init__)) | set(_cell_arguments(ours_class.cell_class))
+    ours |= set(_arguments(seqrnn.layers._base.CellLayer.__init__))
+    ours.add("activity_regularizer")  # keras.layers.Layer's, through **kwargs
+    assert set(theirs) - ours == set()
+    # Keras' defaults, passed by name, build the same layer as Keras'.
+    defaults = {n: p.default for n, p in theirs.items() if p.default is not p.empty}
+    layer = ours_class(UNITS, **defaults)
+    config = layer.get_config()
+    for name in defaults.keys() - {"activity_regularizer", "seed"}:
+        assert name in config, name
+    assert ours_class.from_config(config).get_config() == config
+
+
+@pytest.mark.parametrize(("ours_class", "keras_class"), PAIRS[1:])
+def test_implementation_and_use_cudnn_are_accepted_kept_and_change_nothing(
+    ours_class, keras_class, rng
+):
+    plain, _, x = _pair(ours_class, keras_class, rng)
+    other = ours_class(UNITS, implementation=1, use_cudnn=False)
+    other(x)
+    other.set_weights(plain.get_weights())
+    assert other.get_config()["implementation"] == 1 and other.get_config()["use_cudnn"] is False
+    np.testing.assert_allclose(to_numpy(other(x)), to_numpy(plain(x)), atol=1e-6)
+    keras_class(UNITS, implementation=1)  # what Keras accepts
+
+
+@pytest.mark.parametrize(("ours_class", "keras_class"), PAIRS)
+def test_integer_inputs_are_taken_as_keras_takes_them(ours_class, keras_class, rng):
+    ours, theirs, _ = _pair(ours_class, keras_class, rng)
+    integers = rng.integers(-2, 3, (BATCH, STEPS, FEATURES)).astype("int32")
+    got = ours(integers)
+    assert keras.backend.standardize_dtype(got.dtype) == "float32"
+    np.testing.assert_allclose(to_numpy(got), to_numpy(theirs(integers)), atol=1e-5)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(ours(integers.astype("float32"))))
+
+
+@pytest.mark.parametrize(("ours_class", "keras_class"), PAIRS)
+@pytest.mark.parametrize("merge_mode", ["concat", "sum", "mul", "ave", None])
+@pytest.mark.parametrize("masked", [False, True], ids=["unmasked", "masked"])
+def test_bidirectional_with_every_merge_mode_and_return_state(
+    ours_class, keras_class, merge_mode, masked, rng
+):
+    layers = []
+    for layer_class in (ours_class, keras_class):
+        keras.utils.set_random_seed(4)
+        layer = keras.layers.Bidirectional(
+            layer_class(UNITS, return_sequences=True, return_state=True), merge_mode=merge_mode
+        )
+        layers.append(layer)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+    mask = None
+    if masked:  # right-padded, a different length per sample
+        mask = np.arange(STEPS)[None, :] < np.array([STEPS, 2, 4])[:, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours, theirs = (layer(x, mask=mask) for layer in layers)
+        layers[0].set_weights(layers[1].get_weights())
+        ours = layers[0](x, mask=mask)
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs, strict=True):
+        np.testing.assert_allclose(to_numpy(a), to_numpy(b), atol=1e-5)
+    assert layers[0].forward_layer.path == layers[0].backward_layer.path
