@@ -87,7 +87,10 @@ def _fail(message: str, code: int) -> int:
 def _installed(package: str) -> bool:
     import importlib.util
 
-    return importlib.util.find_spec(package) is not None
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _import_tensorflow_quietly() -> None:

@@ -663,7 +663,13 @@ def run_backends(config: BenchConfig, progress: Callable[[str], None]) -> list[R
 
     from seqrnn.errors import SeqrnnError, UsageError
 
-    missing = [b for b in config.backends if importlib.util.find_spec(PACKAGES[b]) is None]
+    def installed(package: str) -> bool:
+        try:
+            return importlib.util.find_spec(package) is not None
+        except (ImportError, ValueError):
+            return False
+
+    missing = [b for b in config.backends if not installed(PACKAGES[b])]
     if missing:
         raise UsageError(
             f"{', '.join(missing)} is not installed, so its bench cannot run; install it "
