@@ -243,6 +243,16 @@ def _vanilla(biased: bool, gated: bool, relu: bool):
     return jax.jit(run)
 
 
+def phase(t, shift, tau, dtype, jit_compile, sequences_shape, units):
+    """The Phased LSTM's phase `((t - shift) mod tau) / tau` as the fractional part of
+    `(t - shift) / tau`, without a division per element: `jnp.remainder` took 28.6 ms of the
+    bench's 360 ms step (floor-mod with its corrections, over every step, sample and unit).
+    Autodiff gives floor a zero gradient: dphi/dt = 1/tau, dphi/ds = -1/tau and
+    dphi/dtau = -(t - s)/tau^2, the phase's own derivatives away from its jumps."""
+    q = (jnp.asarray(t) - jnp.asarray(shift)) * (1.0 / jnp.asarray(tau))
+    return (q - jnp.floor(q)).astype(dtype)
+
+
 def _time_gate(phi, r_on, leak):
     """The Phased LSTM's openness k at phases phi, as `PhasedLSTMCell.gate` computes it."""
     rising = 2.0 * phi / r_on

@@ -115,3 +115,38 @@ def test_the_fused_kernels_gradients_equal_autodiff_in_float64(cell, biased, gat
     for a, e in zip(leaves, references, strict=True):
         assert a.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=1e-9, atol=1e-11)
+
+
+def test_the_phase_kernel_equals_floor_mod_and_its_gradients_in_float64():
+    """phi = frac((t - s) / tau) against `PhasedLSTMCell.phase` (floor-mod) under autodiff, with
+    negative t - s and t up to 1e5: values and the gradients of t, s and tau."""
+    import jax
+    import jax.numpy as jnp
+
+    from seqrnn.backend import jax as kernels
+    from seqrnn.cells import PhasedLSTMCell
+
+    rng = np.random.default_rng(1)
+    t = jnp.asarray(rng.uniform(-50.0, 1e5, (3, 40, 1)))
+    tau = jnp.asarray(np.exp(rng.uniform(0.0, np.log(1000.0), 16)))
+    shift = jnp.asarray(rng.uniform(0.0, 1.0, 16)) * tau
+    upstream = jnp.asarray(rng.normal(size=(3, 40, 16)))
+
+    def via_kernel(t, shift, tau):
+        return (kernels.phase(t, shift, tau, "float64", "auto", (3, 40, 1), 16) * upstream).sum()
+
+    def via_floor_mod(t, shift, tau):
+        return ((jnp.mod(t - shift, tau) / tau) * upstream).sum()
+
+    got = jax.value_and_grad(via_kernel, argnums=(0, 1, 2))(t, shift, tau)
+    expected = jax.value_and_grad(via_floor_mod, argnums=(0, 1, 2))(t, shift, tau)
+    for a, e in zip(
+        jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(expected), strict=True
+    ):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=1e-9, atol=1e-9)
+    cell = PhasedLSTMCell(16, dtype="float64")
+    cell.build((None, 1 + 16))
+    cell.tau.assign(tau)
+    cell.shift.assign(shift)
+    phi = kernels.phase(*cell.phase_parameters(t), "float64", "auto", (3, 40, 1), 16)
+    np.testing.assert_allclose(np.asarray(phi), np.asarray(cell.phase(t)), rtol=1e-9, atol=1e-9)

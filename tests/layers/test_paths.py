@@ -139,10 +139,10 @@ def test_the_fast_path_equals_the_per_step_cell(layer_class, layer_id, mode, cas
     assert all(np.abs(g).max() > 0 for g in got[1 + width :])  # every gradient is exercised
 
 
-def _assert_close(got, expected):
+def _assert_close(got, expected, rtol=RTOL):
     for a, b in zip(got, expected, strict=True):
         scale = 1.0 if DTYPE == "float64" else max(np.abs(b).max(), 1e-30)
-        np.testing.assert_allclose(a / scale, b / scale, rtol=RTOL, atol=RTOL / 10)
+        np.testing.assert_allclose(a / scale, b / scale, rtol=rtol, atol=rtol / 10)
 
 
 @pytest.mark.parametrize("layer_class", LAYERS, ids=IDS)
@@ -168,7 +168,11 @@ def test_a_stateful_layer_continues_where_it_stopped_on_every_path(layer_class):
         fast, got = halves("auto")
         _, expected = halves(False)
     assert fast.path == FAST[IDS[LAYERS.index(layer_class)]]
-    _assert_close([*got[0], *got[1]], [*expected[0], *expected[1]])
+    # float32 timestamps: the phases' rounding (6e-8 relative) times the gate's slope (up to
+    # 2 / r_on = 40) where the two paths compute the phase differently (JAX's kernel takes the
+    # fractional part of (t - s) / tau, the cell floor-mod)
+    phased = layer_class is seqrnn.PhasedLSTM and DTYPE == "float32"
+    _assert_close([*got[0], *got[1]], [*expected[0], *expected[1]], 1e-4 if phased else RTOL)
     assert not np.allclose(got[0][-1], got[1][-1])  # the states moved on
 
 
