@@ -253,7 +253,7 @@ def _torch_step(cell: str, config: BenchConfig, embedded: bool = True) -> Callab
     return step
 
 
-def _fit_step(make_layer: Callable[[], object], config: BenchConfig, timed: bool):
+def _fit_step(layer, config: BenchConfig, timed: bool) -> Callable[[], float]:
     """`train_on_batch` of a Keras model compiled with Keras' defaults (Adam, the loss from
     logits): `Input((seq_len, embedding_dim))` -> the layer -> `Dense(vocab_size)`."""
     import keras
@@ -262,7 +262,6 @@ def _fit_step(make_layer: Callable[[], object], config: BenchConfig, timed: bool
 
     keras.utils.set_random_seed(config.seed)
     inputs = keras.Input((config.seq_len, config.embedding_dim))
-    layer = make_layer()
     h = layer([inputs, StepTimes()(inputs)]) if timed else layer(inputs)
     model = keras.Model(inputs, keras.layers.Dense(config.vocab_size)(h))
     model.compile(
@@ -458,49 +457,15 @@ class Bench:
 
     def fit(self) -> None:
         """The path a Keras user takes: `train_on_batch` after `compile()` with its defaults."""
-        import keras
-
-        from seqrnn.models import CELLS as LAYERS
-
-        c = self.config
-        tokens = c.batch_size * c.seq_len
-        use_torch = c.torch and torch_available()
-        for cell in c.cells:
-            flops = training_flops(cell, c)  # the same products (an embedding is a lookup)
-            layer = LAYERS[cell](c.units, return_sequences=True)
-            ours = self._measure(
-                "fit",
-                f"seqrnn.layers.{type(layer).__name__}",
-                lambda layer=layer, cell=cell: _fit_step(lambda: layer, c, cell == "phased"),
-                "tokens/s",
-                tokens,
-                flops,
-            )
-            ours.name += f" ({layer.path})"
-            peer = KERAS_PEERS[cell]
-            keras_row = self._measure(
-                "fit",
-                f"keras.layers.{peer}",
-                lambda peer=peer: _fit_step(
-                    lambda: getattr(keras.layers, peer)(c.units, return_sequences=True), c, False
-                ),
-                "tokens/s",
-                tokens,
-                training_flops("lstm" if cell == "phased" else cell, c),
-            )
-            ours.relative[keras_row.name] = keras_row.seconds / ours.seconds
-            if use_torch and cell in TORCH_PEERS:
-                torch_row = self._measure(
-                    "fit",
-                    f"torch.nn.{TORCH_PEERS[cell]}",
-                    lambda cell=cell: _torch_step(cell, c, embedded=False),
-                    "tokens/s",
-                    tokens,
-                    flops,
-                )
-                ours.relative[torch_row.name] = torch_row.seconds / ours.seconds
+        self._compare("fit", lambda layer, timed: _fit_step(layer, self.config, timed), False)
 
     def training(self) -> None:
+        """seqrnn's own training step (`seqrnn train`'s), in a `tf.function`."""
+        self._compare("training", lambda layer, timed: _tf_step(layer, self.config, timed), True)
+
+    def _compare(self, section: str, step: Callable, embedded: bool) -> None:
+        """For every cell: seqrnn's layer, Keras' peer and `torch.nn`'s, each in `step(layer,
+        timed)` (PyTorch's on tokens when `embedded`), seqrnn's row compared with the others."""
         import keras
 
         from seqrnn.models import CELLS as LAYERS
@@ -511,11 +476,10 @@ class Bench:
         for cell in c.cells:
             flops = training_flops(cell, c)
             layer = LAYERS[cell](c.units, return_sequences=True)
-            timed = cell == "phased"
             ours = self._measure(
-                "training",
+                section,
                 f"seqrnn.layers.{type(layer).__name__}",
-                lambda layer=layer, timed=timed: _tf_step(layer, c, timed),
+                lambda layer=layer, cell=cell: step(layer, cell == "phased"),
                 "tokens/s",
                 tokens,
                 flops,
@@ -525,10 +489,10 @@ class Bench:
             ours.name += f" ({', '.join(how)})"
             peer = KERAS_PEERS[cell]
             keras_row = self._measure(
-                "training",
+                section,
                 f"keras.layers.{peer}",
-                lambda peer=peer: _tf_step(
-                    getattr(keras.layers, peer)(c.units, return_sequences=True), c, False
+                lambda peer=peer: step(
+                    getattr(keras.layers, peer)(c.units, return_sequences=True), False
                 ),
                 "tokens/s",
                 tokens,
@@ -537,9 +501,9 @@ class Bench:
             ours.relative[keras_row.name] = keras_row.seconds / ours.seconds
             if use_torch and cell in TORCH_PEERS:
                 torch_row = self._measure(
-                    "training",
+                    section,
                     f"torch.nn.{TORCH_PEERS[cell]}",
-                    lambda cell=cell: _torch_step(cell, c),
+                    lambda cell=cell: _torch_step(cell, c, embedded),
                     "tokens/s",
                     tokens,
                     flops,

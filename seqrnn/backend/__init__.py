@@ -146,3 +146,25 @@ def refuse(what: str, reasons: list[str]) -> None:
     """Raises `NotImplementedError` naming what cannot run and why, when there are reasons."""
     if reasons:
         raise NotImplementedError(f"{what} does not implement {', '.join(reasons)}")
+
+
+def keras_cudnn(function, recurrence: Recurrence, sequences, initial_state, mask, weights: Weights):
+    """Keras' own cuDNN kernel `function` (`keras.src.backend.lstm` or `gru`, whichever backend
+    is active) with the layer's weights: Keras' `(last_output, outputs, states)`. It raises
+    `NotImplementedError` for what it does not run (no GPU, masks it cannot take)."""
+    if weights.dropout_mask is not None:
+        sequences = sequences * keras.ops.expand_dims(weights.dropout_mask, 1)
+    extra = {"reset_after": recurrence.reset_after} if recurrence.cell == "gru" else {}
+    return function(
+        sequences,
+        *initial_state,
+        mask,
+        kernel=weights.kernel,
+        recurrent_kernel=weights.recurrent_kernel,
+        bias=weights.bias,
+        activation=keras.activations.tanh,
+        recurrent_activation=keras.activations.sigmoid,
+        return_sequences=True,
+        go_backwards=recurrence.go_backwards,
+        **extra,
+    )

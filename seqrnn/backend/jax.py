@@ -24,7 +24,6 @@ import functools
 
 import jax
 import jax.numpy as jnp
-import keras
 from jax import lax
 
 from seqrnn._keras_private import backend_lstm
@@ -36,6 +35,7 @@ from seqrnn.backend import (
     Unavailable,
     Weights,
     fused_refusals,
+    keras_cudnn,
     refuse,
 )
 
@@ -304,7 +304,7 @@ def fused(recurrence: Recurrence, sequences, initial_state, mask, weights: Weigh
     # outputs `states[0]` there, the initial state before a sample's first unmasked step, where
     # its TensorFlow and PyTorch loops output zeros).
     outputs = jnp.swapaxes(hs, 0, 1)  # (batch, steps, units)
-    return Run(outputs[:, -1], outputs, states, FUSED, isinstance(xs, jax.core.Tracer))
+    return Run(outputs[:, -1], outputs, states, FUSED)  # (`compiled`: the caller's jax.jit decides)
 
 
 def cudnn(recurrence: Recurrence, sequences, initial_state, mask, weights: Weights) -> Run:
@@ -315,20 +315,9 @@ def cudnn(recurrence: Recurrence, sequences, initial_state, mask, weights: Weigh
         raise Unavailable("no GPU")
     reasons = fused_refusals(recurrence) + ([] if recurrence.use_bias else ["use_bias=False"])
     refuse("Keras' cuDNN kernel", reasons + (["masks"] if mask is not None else []))
-    if weights.dropout_mask is not None:
-        sequences = sequences * weights.dropout_mask[:, None]
     try:
-        last, outputs, states = backend_lstm(
-            sequences,
-            *initial_state,
-            None,
-            kernel=weights.kernel,
-            recurrent_kernel=weights.recurrent_kernel,
-            bias=weights.bias,
-            activation=keras.activations.tanh,
-            recurrent_activation=keras.activations.sigmoid,
-            return_sequences=True,
-            go_backwards=recurrence.go_backwards,
+        last, outputs, states = keras_cudnn(
+            backend_lstm, recurrence, sequences, initial_state, None, weights
         )
     except NotImplementedError as error:
         raise NotImplementedError(f"Keras' cuDNN kernel refused these settings ({error})") from None

@@ -28,7 +28,6 @@ compilation (`compilable`, the layer's `jit_compile`).
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
 from seqrnn._keras_private import backend_gru, backend_lstm
@@ -40,6 +39,7 @@ from seqrnn.backend import (
     Unavailable,
     Weights,
     fused_refusals,
+    keras_cudnn,
     refuse,
 )
 
@@ -586,22 +586,10 @@ def cudnn(recurrence: Recurrence, sequences, initial_state, mask, weights: Weigh
         raise Unavailable("no GPU")
     reasons = [r for r in fused_refusals(recurrence) if r != "reset_after=False"]
     refuse("Keras' cuDNN kernel", reasons + ([] if recurrence.use_bias else ["use_bias=False"]))
-    if weights.dropout_mask is not None:
-        sequences = sequences * weights.dropout_mask[:, tf.newaxis]
-    is_gru = recurrence.cell == "gru"
+    function = backend_gru if recurrence.cell == "gru" else backend_lstm
     try:
-        last, outputs, states = (backend_gru if is_gru else backend_lstm)(
-            sequences,
-            *initial_state,
-            mask,
-            kernel=weights.kernel,
-            recurrent_kernel=weights.recurrent_kernel,
-            bias=weights.bias,
-            activation=keras.activations.tanh,
-            recurrent_activation=keras.activations.sigmoid,
-            return_sequences=True,
-            go_backwards=recurrence.go_backwards,
-            **({"reset_after": recurrence.reset_after} if is_gru else {}),
+        last, outputs, states = keras_cudnn(
+            function, recurrence, sequences, initial_state, mask, weights
         )
     except NotImplementedError:
         raise NotImplementedError(
