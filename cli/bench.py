@@ -113,18 +113,25 @@ def bench(
         generation_length=length,
         backends=BACKENDS if backend is Backend.all else (backend.value,),
     )
+    from rich.console import Console
+
+    from seqrnn.bench import PACKAGES, installed
+
+    stderr = Console(stderr=True)
+    if backend is Backend.all:  # the installed ones; naming one that is missing is an error
+        skipped = [b for b in config.backends if not installed(PACKAGES[b])]
+        config.backends = tuple(b for b in config.backends if b not in skipped)
+        if skipped:
+            stderr.print(f"Not installed, so not measured: {', '.join(skipped)}.")
     if config.backends != ("tensorflow",) and not set(config.sections) & set(EVERY_BACKEND):
         raise UsageError(
             f"sections {', '.join(config.sections)} run on TensorFlow only; add fit to "
             "--sections or choose --backend tensorflow"
         )
 
-    from rich.console import Console
+    from seqrnn.bench import run_backends, to_json
 
-    from seqrnn.bench import run_backends, to_json, torch_available
-
-    stderr = Console(stderr=True)
-    if torch and not torch_available():
+    if torch and not installed("torch"):
         stderr.print("PyTorch is not installed: its rows are left out (pip install -e '.[torch]').")
     with stderr.status("starting") as status:
         results = run_backends(config, lambda name: status.update(f"measuring {name}"))

@@ -620,18 +620,20 @@ def to_json(config: BenchConfig, results: list[Result]) -> dict:
 PROGRESS = "seqrnn-bench: measuring "
 
 
+def installed(package: str) -> bool:
+    """Whether `package` can be imported here (without importing it)."""
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def run_backends(config: BenchConfig, progress: Callable[[str], None]) -> list[Result]:
     """Measures every backend of `config.backends` in a process of its own, one after the
     other, and returns their rows. A backend whose framework is not installed is an error."""
-    import importlib.util
-
     from seqrnn.errors import SeqrnnError, UsageError
-
-    def installed(package: str) -> bool:
-        try:
-            return importlib.util.find_spec(package) is not None
-        except (ImportError, ValueError):
-            return False
 
     missing = [b for b in config.backends if not installed(PACKAGES[b])]
     if missing:
@@ -643,15 +645,27 @@ def run_backends(config: BenchConfig, progress: Callable[[str], None]) -> list[R
     for backend in config.backends:
         with tempfile.TemporaryDirectory() as folder:
             out = Path(folder) / "results.json"
-            env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+            # A process holds the GPU beside PyTorch's peers: TensorFlow and JAX take memory as
+            # they need it instead of most of the device at their start.
+            env = {
+                **os.environ,
+                "KERAS_BACKEND": backend,
+                "TF_CPP_MIN_LOG_LEVEL": "3",
+                "TF_FORCE_GPU_ALLOW_GROWTH": "true",
+                "XLA_PYTHON_CLIENT_PREALLOCATE": "false",
+            }
             command = [sys.executable, "-m", "seqrnn.bench", json.dumps(asdict(config)), str(out)]
             process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True)
             said: list[str] = []
-            for line in process.stderr:
-                if line.startswith(PROGRESS):
-                    progress(f"{backend}: {line[len(PROGRESS) :].strip()}")
-                else:
-                    said = [*said[-40:], line.rstrip()]
+            try:
+                for line in process.stderr:
+                    if line.startswith(PROGRESS):
+                        progress(f"{backend}: {line[len(PROGRESS) :].strip()}")
+                    else:
+                        said = [*said[-40:], line.rstrip()]
+            except BaseException:  # (Ctrl-C, or the parent failing: the measuring process stops)
+                process.kill()
+                raise
             if process.wait() != 0:
                 last = next((line for line in reversed(said) if line.strip()), "no message")
                 raise SeqrnnError(f"the {backend} bench failed: {last}")

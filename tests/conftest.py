@@ -24,9 +24,29 @@ BACKEND = keras.backend.backend()
 if BACKEND == "jax":
     # JAX truncates float64 to float32 unless 64-bit types are enabled; the NumPy references
     # and gradient checks compare in float64. Layers in float32 behave the same either way.
+    # On a GPU float32 products would otherwise run in TF32 (10-bit mantissas).
     import jax
 
     jax.config.update("jax_enable_x64", True)
+    jax.config.update("jax_default_matmul_precision", "highest")
+
+
+def on_gpu() -> bool:
+    """Whether the active backend computes on a GPU."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.default_backend() == "gpu"
+    if BACKEND == "torch":
+        import torch
+
+        return torch.cuda.is_available()
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return bool(tf.config.list_logical_devices("GPU"))
+    return False
+
 
 # Tolerance of float64 comparisons with the NumPy references. Keras' JAX backend computes some
 # elementwise ops (tanh among them) in float32 even on float64 inputs, and so does its PyTorch
@@ -90,9 +110,11 @@ def gradients(layer, call, arrays, upstream, jit=False):
     elif BACKEND == "torch":
         import torch
 
-        tensors = [torch.tensor(a, requires_grad=True) for a in arrays]
+        # (on Keras' device: a CUDA one where there is one)
+        tensors = [keras.ops.convert_to_tensor(a).detach().requires_grad_() for a in arrays]
         outputs = call(layer, *tensors)
-        loss = sum((o * torch.as_tensor(u)).sum() for o, u in zip(outputs, upstream, strict=False))
+        upstream = [keras.ops.convert_to_tensor(u) for u in upstream]
+        loss = sum((o * u).sum() for o, u in zip(outputs, upstream, strict=False))
         variables = [v.value for v in layer.trainable_weights]
         wrt = [*tensors, *variables]
         grads = torch.autograd.grad(loss, wrt, allow_unused=True)

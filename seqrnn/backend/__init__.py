@@ -114,6 +114,14 @@ def kernels(cell: str) -> list[Callable[..., Run]]:
     return [] if module is None else list(module.KERNELS[cell])
 
 
+def cudnn_may_run(recurrence: Recurrence) -> bool:
+    """Whether the active backend runs these settings with a cuDNN kernel that XLA cannot compile
+    (TensorFlow's, on a GPU): the layer then says so to Keras (`supports_jit = False`) when it is
+    made, before `compile()` decides, as Keras' own LSTM and GRU do."""
+    module = _module()
+    return module is not None and getattr(module, "cudnn_may_run", lambda r: False)(recurrence)
+
+
 def phase(t, shift, tau, dtype, jit_compile, sequences_shape, units):
     """The Phased LSTM's phase `((t - shift) mod tau) / tau` with hand-derived gradients, where the
     backend has them; `NotImplementedError` where it has none (the cell's keras.ops run)."""

@@ -307,11 +307,15 @@ def fused(recurrence: Recurrence, sequences, initial_state, mask, weights: Weigh
     return Run(outputs[:, -1], outputs, states, FUSED)  # (`compiled`: the caller's jax.jit decides)
 
 
+def gpu_available() -> bool:
+    return jax.default_backend() == "gpu"
+
+
 def cudnn(recurrence: Recurrence, sequences, initial_state, mask, weights: Weights) -> Run:
     """Keras' JAX cuDNN LSTM (`jax.experimental.rnn`) on a GPU, for sequences without a mask."""
     if recurrence.use_cudnn is False:
         raise Unavailable("use_cudnn=False")
-    if jax.default_backend() != "gpu":
+    if not gpu_available():
         raise Unavailable("no GPU")
     reasons = fused_refusals(recurrence) + ([] if recurrence.use_bias else ["use_bias=False"])
     refuse("Keras' cuDNN kernel", reasons + (["masks"] if mask is not None else []))

@@ -578,14 +578,44 @@ def _fused_slice(recurrence, weights, sequences, initial_state, mask, dropout_ma
     return outputs, states
 
 
+def _cudnn_refusals(recurrence: Recurrence) -> list[str]:
+    reasons = [r for r in fused_refusals(recurrence) if r != "reset_after=False"]
+    return reasons + ([] if recurrence.use_bias else ["use_bias=False"])
+
+
+def cudnn_may_run(recurrence: Recurrence) -> bool:
+    """Whether `cudnn` may run these settings here (a GPU, the settings cuDNN takes)."""
+    usable = recurrence.cell in ("lstm", "gru") and recurrence.use_cudnn is not False
+    usable = usable and recurrence.reset_after and not _cudnn_refusals(recurrence)
+    return usable and gpu_available()
+
+
 def cudnn(recurrence: Recurrence, sequences, initial_state, mask, weights: Weights) -> Run:
-    """Keras' cuDNN kernel (`keras.src.backend.lstm` or `gru`) on a GPU."""
+    """Keras' cuDNN kernel (`keras.src.backend.lstm` or `gru`) on a GPU.
+
+    A mask must be right-padded for cuDNN. Keras checks that with a `tf.Assert`, which inside a
+    traced function fails when the graph runs instead of refusing while it is traced, so masks
+    run cuDNN in eager calls only, where their values are known, and the fused path otherwise.
+    """
     if recurrence.use_cudnn is False:
         raise Unavailable("use_cudnn=False")
     if not gpu_available():
         raise Unavailable("no GPU")
-    reasons = [r for r in fused_refusals(recurrence) if r != "reset_after=False"]
-    refuse("Keras' cuDNN kernel", reasons + ([] if recurrence.use_bias else ["use_bias=False"]))
+    refuse("Keras' cuDNN kernel", _cudnn_refusals(recurrence))
+    if mask is not None:
+        if not tf.executing_eagerly():
+            raise NotImplementedError(
+                "Keras' cuDNN kernel takes masks only in eager calls here (inside a traced "
+                "function a mask that is not right-padded fails when the graph runs)"
+            )
+        lengths = tf.reduce_sum(tf.cast(mask, tf.int32), axis=1)
+        padded = tf.range(tf.shape(mask)[1])[tf.newaxis] < lengths[:, tf.newaxis]
+        if not bool(tf.reduce_all(tf.equal(tf.cast(mask, tf.bool), padded))) or not bool(
+            tf.reduce_all(lengths > 0)
+        ):
+            raise NotImplementedError(
+                "Keras' cuDNN kernel takes right-padded masks with a valid step in every sample"
+            )
     function = backend_gru if recurrence.cell == "gru" else backend_lstm
     try:
         last, outputs, states = keras_cudnn(

@@ -15,6 +15,8 @@ reversed before the kernel and its outputs moved back after it.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from keras import ops
 
@@ -76,7 +78,8 @@ def _call(recurrence: Recurrence, x, states, parameters, lengths):
         function = torch._VF.rnn_relu if recurrence.activation == "relu" else torch._VF.rnn_tanh
     hx = [s[None] for s in states]  # (layers, batch, units)
     hx = tuple(hx) if recurrence.cell == "lstm" else hx[0]
-    settings = (has_biases, 1, 0.0, recurrence.training, False)
+    # `train`: cuDNN's backward pass runs only after a forward pass in training mode (dropout is 0)
+    settings = (has_biases, 1, 0.0, recurrence.training or torch.is_grad_enabled(), False)
     if lengths is None:
         outputs, *finals = function(x, hx, parameters, *settings, True)
         return outputs, [f[0] for f in finals]
@@ -121,10 +124,15 @@ def native(recurrence: Recurrence, sequences, initial_state, mask, weights: Weig
         x = x * ops.convert_to_tensor(weights.dropout_mask)[:, None]
     if recurrence.go_backwards:
         x = torch.flip(x, [1]) if lengths is None else _reverse_prefixes(x, lengths)
-    states = [ops.convert_to_tensor(s).to(x.dtype) for s in initial_state]
+    # Copies: a stateful layer's states are its variables, which Keras assigns in place after
+    # the call, before the backward pass reads what the kernel kept of them.
+    states = [ops.convert_to_tensor(s).to(x.dtype).clone() for s in initial_state]
     parameters = _parameters(recurrence, weights, x.dtype)
-    cudnn = x.is_cuda and torch.backends.cudnn.is_available() and recurrence.use_cudnn is not False
-    with torch.backends.cudnn.flags(enabled=cudnn):
+    cudnn = x.is_cuda and torch.backends.cudnn.is_available() and torch.backends.cudnn.enabled
+    without = x.is_cuda and recurrence.use_cudnn is False
+    cudnn = cudnn and not without
+    # (the user's other cuDNN settings stand; only use_cudnn=False turns it off, for this call)
+    with torch.backends.cudnn.flags(enabled=False) if without else contextlib.nullcontext():
         outputs, finals = _call(recurrence, x, states, parameters, lengths)
     if lengths is not None:
         empty = (lengths == 0)[:, None]  # every step masked: the states stay as they were

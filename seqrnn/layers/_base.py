@@ -137,6 +137,13 @@ class CellLayer(keras.layers.RNN):
             zero_output_for_mask=zero_output_for_mask,
             **kwargs,
         )
+        if use_fused is False and use_cudnn is True:
+            raise ValueError(
+                "Received use_cudnn=True, which asks for cuDNN, and use_fused=False, which asks "
+                "for the per-step cell; pass one of them."
+            )
+        if use_fused is not False and backend.cudnn_may_run(self._recurrence(training=False)):
+            self.supports_jit = False  # TensorFlow's cuDNN kernels do not compile with XLA
 
     @property
     def path(self) -> str | None:
@@ -237,8 +244,6 @@ class CellLayer(keras.layers.RNN):
                 ran_cudnn = run.path == backend.CUDNN
                 if self.use_cudnn is True and not ran_cudnn:
                     break
-                if ran_cudnn:
-                    self.supports_jit = False  # cuDNN kernels do not compile with XLA
                 self._record(run.path, run.compiled, run.slices, refusals)
                 return run.last_output, run.outputs, run.states
         if self.use_cudnn is True and not ran_cudnn:

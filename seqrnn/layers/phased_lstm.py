@@ -110,10 +110,10 @@ class PhasedLSTM(CellLayer):
         x_shape, _ = _split_inputs(sequences_shape)
         return super().compute_output_shape(tuple(x_shape), initial_state_shape)
 
-    def _phases(self, t, x):
-        """The cell's phases at timestamps `t` `(batch, steps, 1)`: the backend's kernel with
-        hand-derived gradients where it has one (TensorFlow), else the cell's keras.ops."""
-        if self.use_fused is not False:
+    def _phases(self, t, x, training):
+        """The cell's phases at timestamps `t` `(batch, steps, 1)`: the backend's phase kernel
+        where it has one and a fused kernel will run the recurrence, else the cell's keras.ops."""
+        if self.use_fused is not False and not backend.fused_refusals(self._recurrence(training)):
             try:
                 return backend.phase(
                     *self.cell.phase_parameters(t),
@@ -136,7 +136,7 @@ class PhasedLSTM(CellLayer):
         _check_time_shape(tuple(x.shape), tuple(t.shape))
         if len(t.shape) == 2:
             t = ops.expand_dims(t, -1)  # (batch, steps, 1)
-        phases = self._phases(t, x)  # (batch, steps, units), before the loop
+        phases = self._phases(t, x, training)  # (batch, steps, units), before the loop
         return super().call(
             ops.concatenate([x, phases], axis=-1),
             initial_state=initial_state,

@@ -66,6 +66,10 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
     if latest is None:
         if folder.model.exists():
             model = keras.models.load_model(folder.model)
+            if not task.fixed_shapes:  # (a model saved before the layers kept jit_compile)
+                for layer in model.layers:
+                    if hasattr(layer, "jit_compile") and isinstance(layer, keras.layers.RNN):
+                        layer.jit_compile = False
             return LoadedRun(folder, config, task, model, config.steps)
         raise UsageError(f"{folder.path} has no checkpoint yet; train it first")
     model = build_run_model(config, task)

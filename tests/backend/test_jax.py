@@ -150,3 +150,42 @@ def test_the_phase_kernel_equals_floor_mod_and_its_gradients_in_float64():
     cell.shift.assign(shift)
     phi = kernels.phase(*cell.phase_parameters(t), "float64", "auto", (3, 40, 1), 16)
     np.testing.assert_allclose(np.asarray(phi), np.asarray(cell.phase(t)), rtol=1e-9, atol=1e-9)
+
+
+def test_on_a_gpu_keras_cudnn_lstm_runs_unmasked_in_the_order_of_processing(monkeypatch):
+    """No GPU here: pretend there is one and stand in for Keras' JAX cuDNN kernel, which gives
+    its outputs back in the sequence's order under go_backwards (step 0 first)."""
+    import warnings
+
+    import jax.numpy as jnp
+
+    import seqrnn
+    from seqrnn.backend import jax as kernels
+
+    calls = []
+
+    def cudnn(sequences, h, c, mask, **kwargs):
+        calls.append(kwargs)
+        # The output of the sequence's step t holds t, in the sequence's order (step 0 first),
+        # as Keras' kernel gives them back even when it processed them last to first.
+        steps = jnp.arange(sequences.shape[1], dtype=sequences.dtype)
+        outputs = jnp.broadcast_to(steps[None, :, None], (*sequences.shape[:2], UNITS))
+        return outputs[:, 0 if kwargs["go_backwards"] else -1], outputs, [h, c]
+
+    monkeypatch.setattr(kernels, "gpu_available", lambda: True)
+    monkeypatch.setattr(kernels, "backend_lstm", cudnn)
+    x = np.ones((BATCH, STEPS, 2), "float32")
+    layer = seqrnn.LSTM(UNITS, return_sequences=True, go_backwards=True)
+    outputs = np.asarray(layer(x))
+    assert layer.path == "cudnn" and len(calls) == 1
+    # Keras' order of processing: the output of the last step comes first
+    np.testing.assert_array_equal(outputs[0, :, 0], np.arange(STEPS)[::-1])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        masked = seqrnn.LSTM(UNITS)
+        masked(x, mask=np.ones((BATCH, STEPS), bool))
+    assert masked.path == "fused" and len(calls) == 1
+    assert any("instead of cuDNN" in str(w.message) for w in caught)
+    without = seqrnn.LSTM(UNITS, use_cudnn=False)
+    without(x)
+    assert without.path == "fused" and len(calls) == 1

@@ -12,6 +12,14 @@ from tests.conftest import BACKEND
 
 pytestmark = pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's kernels run on PyTorch")
 BATCH, STEPS, FEATURES, UNITS = 4, 6, 3, 5
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 LENGTHS = [STEPS, 1, 4, 0]  # a whole sample, a short one, one cut, one without a valid step
 
 
@@ -85,7 +93,8 @@ def test_the_native_kernels_equal_the_equations_in_float64(
     rng = np.random.default_rng(0)
 
     def tensor(*shape, scale=1.0):
-        return torch.tensor(rng.normal(0.0, scale, shape), dtype=torch.float64, requires_grad=True)
+        values = rng.normal(0.0, scale, shape)
+        return torch.tensor(values, dtype=torch.float64, device=_device(), requires_grad=True)
 
     x = tensor(BATCH, STEPS, FEATURES)
     states = [tensor(BATCH, UNITS) for _ in range(2 if cell == "lstm" else 1)]
@@ -97,6 +106,7 @@ def test_the_native_kernels_equal_the_equations_in_float64(
     if biased:
         bias = tensor(2, 3 * UNITS) if cell == "gru" else tensor(gates * UNITS)
     mask = torch.arange(STEPS)[None, :] < torch.tensor(LENGTHS)[:, None]
+    mask = mask.to(_device())
     recurrence = Recurrence(
         cell,
         UNITS,
@@ -105,11 +115,11 @@ def test_the_native_kernels_equal_the_equations_in_float64(
         zero_output_for_mask=zero_output_for_mask,
     )
     run = kernels.native(recurrence, x, states, mask, Weights(kernel, recurrent_kernel, bias))
-    assert run.path == "native"
+    assert run.path == ("cudnn" if _device() == "cuda" else "native")
     weights = (kernel, recurrent_kernel, bias)
     expected = _reference(cell, x, states, mask, weights, go_backwards, zero_output_for_mask, relu)
     got = [run.outputs, *run.states]
-    upstream = [torch.tensor(rng.normal(size=e.shape)) for e in expected]
+    upstream = [torch.tensor(rng.normal(size=e.shape), device=_device()) for e in expected]
     wrt = [x, *states, kernel, recurrent_kernel, *([bias] if biased else [])]
 
     def grads(values):
@@ -117,5 +127,23 @@ def test_the_native_kernels_equal_the_equations_in_float64(
         return torch.autograd.grad(loss, wrt)
 
     for a, b in zip([*got, *grads(got)], [*expected, *grads(expected)], strict=True):
-        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-9, atol=1e-11)
+        a, b = a.detach().cpu().numpy(), b.detach().cpu().numpy()
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
     assert torch.equal(run.last_output, run.outputs[:, -1])
+
+
+def test_a_stateful_layer_trains_on_the_native_path():
+    """The states a stateful layer starts from are its variables, which Keras assigns after the
+    call: the kernel works on copies, so the backward pass still finds what it kept."""
+    import torch
+
+    import seqrnn
+
+    layer = seqrnn.LSTM(UNITS, stateful=True, return_sequences=True)
+    x = torch.randn(BATCH, STEPS, FEATURES, device=_device())
+    layer(x)
+    outputs = layer(x)  # from the states the first call left
+    assert layer.path in ("native", "cudnn")
+    outputs.sum().backward()
+    grads = [v.value.grad for v in layer.trainable_weights]
+    assert all(g is not None and torch.isfinite(g).all() and g.abs().max() > 0 for g in grads)

@@ -10,18 +10,29 @@ import numpy as np
 import pytest
 
 import seqrnn
-from tests.conftest import BACKEND, gradients, to_numpy
+from tests.conftest import BACKEND, gradients, on_gpu, to_numpy
 
 BATCH, STEPS, FEATURES, UNITS = 4, 7, 3, 5
 LAYERS = [seqrnn.VanillaRNN, seqrnn.LSTM, seqrnn.GRU, seqrnn.PhasedLSTM]
 IDS = ["vanilla", "lstm", "gru", "phased"]
 
-#: The fast path each layer takes on this backend when its settings allow (CPU).
+#: The fast path each layer takes on this backend when its settings allow, cuDNN aside (the
+#: comparisons below pass use_cudnn=False on a GPU: cuDNN may compute in TF32 there).
 FAST = {
     "tensorflow": dict.fromkeys(IDS, "fused"),
     "jax": dict.fromkeys(IDS, "fused"),
     "torch": {"vanilla": "native", "lstm": "native", "gru": "native", "phased": "per-step"},
 }.get(BACKEND, dict.fromkeys(IDS, "per-step"))
+#: ... and the path a layer with Keras' defaults takes (cuDNN where a GPU has it).
+CUDNN_ON_GPU = {
+    "tensorflow": ("lstm", "gru"),
+    "jax": ("lstm",),
+    "torch": ("vanilla", "lstm", "gru"),
+}
+DEFAULT = {
+    name: "cudnn" if on_gpu() and name in CUDNN_ON_GPU.get(BACKEND, ()) else path
+    for name, path in FAST.items()
+}
 
 #: The call modes of the comparison: eager, and traced where the backend traces (on TensorFlow
 #: with the loops compiled by XLA, and again in 3 uneven slices of the batch, for the cases that
@@ -57,6 +68,8 @@ def _inputs(layer_class, x):
 def _layer(layer_class, use_fused, mode, **kwargs):
     """A layer of DTYPE with fixed random weights (the same for every path)."""
     keras.utils.set_random_seed(0)
+    if on_gpu() and use_fused is not False:
+        kwargs.setdefault("use_cudnn", False)
     if BACKEND == "tensorflow" and use_fused is not False:
         kwargs["jit_compile"] = mode != "eager"  # these shapes are below the "auto" threshold
         kwargs["batch_slices"] = 3 if mode == "xla-sliced" else 1  # 4 samples: slices 2, 1, 1
@@ -183,9 +196,9 @@ def test_the_default_path_and_its_message():
             warnings.simplefilter("always")
             layer = layer_class(6)
             layer(_inputs(layer_class, x))
-        assert layer.path == FAST[layer_id], layer_id
+        assert layer.path == DEFAULT[layer_id], layer_id
         told = [str(w.message) for w in caught if "runs the per-step cell" in str(w.message)]
-        assert len(told) == (FAST[layer_id] == "per-step"), told
+        assert len(told) == (DEFAULT[layer_id] == "per-step"), told
 
 
 @pytest.mark.parametrize(
@@ -243,20 +256,25 @@ def test_use_fused_false_is_silent_and_every_path_setting_is_kept_in_the_config(
 
 
 def test_use_cudnn_true_raises_where_cudnn_cannot_run():
-    if keras.config.backend() == "jax":
-        import jax
-
-        if jax.default_backend() == "gpu":
-            pytest.skip("this machine has a GPU")
-    elif BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        if tf.config.list_logical_devices("GPU"):
-            pytest.skip("this machine has a GPU")
-    elif BACKEND == "torch":
-        import torch
-
-        if torch.cuda.is_available():
-            pytest.skip("this machine has a GPU")
+    with pytest.raises(ValueError, match="use_cudnn=True"):
+        seqrnn.LSTM(4, use_cudnn=True, use_fused=False)
+    if on_gpu():
+        pytest.skip("this machine has a GPU")
     with pytest.raises(ValueError, match="use_cudnn=True"):
         seqrnn.LSTM(4, use_cudnn=True)(np.ones((2, 3, 4), "float32"))
+
+
+@pytest.mark.parametrize("layer_class", [seqrnn.LSTM, seqrnn.GRU], ids=["lstm", "gru"])
+def test_on_a_gpu_cudnn_runs_and_agrees_with_the_per_step_cell(layer_class):
+    """Where the backend has a cuDNN kernel for the layer: float32, TF32's tolerance."""
+    name = IDS[LAYERS.index(layer_class)]
+    if not on_gpu() or name not in CUDNN_ON_GPU.get(BACKEND, ()):
+        pytest.skip(f"no cuDNN kernel for {name} here")
+    x = np.random.default_rng(0).normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+    cudnn, per_step = layer_class(UNITS, return_sequences=True), layer_class(UNITS, use_fused=False)
+    got = to_numpy(cudnn(x))
+    per_step.return_sequences = True
+    per_step(x)
+    per_step.set_weights(cudnn.get_weights())
+    assert cudnn.path == "cudnn"
+    np.testing.assert_allclose(got, to_numpy(per_step(x)), atol=2e-3)
