@@ -32,7 +32,9 @@ in-graph generate (1 and 64 samples) against a Python loop calling model.predict
 Each figure is the median of --repeats calls after --warmup calls; peak resident memory is
 measured per row. A table goes to stdout; --json also writes every figure.
 
-Example: seqrnn bench --backend all --sections fit --cells lstm,gru
+Examples:
+seqrnn bench --backend all --sections fit --cells lstm,gru --json bench.json
+seqrnn bench --sections training --cells lstm --repeats 5
 """
 
 
@@ -76,7 +78,13 @@ def bench(
         bool, typer.Option("--torch/--no-torch", help="Compare with PyTorch if installed.")
     ] = True,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Also write every figure as JSON here.")
+        Path | None,
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            help="Also write every figure as JSON here.",
+            show_default="none",
+        ),
     ] = None,
 ) -> int:
     from seqrnn.bench import BACKENDS, CELLS, EVERY_BACKEND, SECTIONS, BenchConfig

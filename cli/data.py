@@ -7,20 +7,29 @@ from typing import Annotated
 
 import typer
 
-app = typer.Typer(help="Corpora for the text task.", no_args_is_help=True)
+from cli.help import Group
+
+app = typer.Typer(help="Corpora for the text task.", no_args_is_help=True, cls=Group)
 
 
-@app.command()
 def fetch(
-    name: Annotated[str, typer.Argument(help="Which corpus: tinyshakespeare.")],
+    name: Annotated[str, typer.Argument(metavar="NAME", help="Which corpus: tinyshakespeare.")],
     directory: Annotated[
-        Path, typer.Option("--dir", file_okay=False, help="Where to put it.")
+        Path, typer.Option("--dir", metavar="DIR", file_okay=False, help="Where to put it.")
     ] = Path("data"),
     origin: Annotated[
-        str | None, typer.Option(help="Download from this URL instead (a mirror).")
+        str | None,
+        typer.Option(
+            metavar="URL", help="Download from this URL (a mirror).", show_default="the origin"
+        ),
     ] = None,
 ) -> None:
-    """Download a corpus into data/ (once), verify its sha256 and print its path."""
+    """Download a corpus into data/ (once), verify its sha256 and print its path.
+
+    Examples:
+    seqrnn data fetch tinyshakespeare
+    seqrnn data fetch tinyshakespeare --dir corpora
+    """
     from seqrnn.tasks.downloads import fetch as fetch_corpus
 
     typer.echo(str(fetch_corpus(name, directory, origin)))

@@ -10,7 +10,9 @@ import typer
 
 
 def evaluate(
-    run: Annotated[Path, typer.Argument(help="A run folder written by seqrnn train.")],
+    run: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run folder written by seqrnn train.")
+    ],
     split: Annotated[str, typer.Option(help="test or validation.")] = "test",
     samples: Annotated[
         int, typer.Option(help="Sampled sequences for a grammar's valid fraction.")
@@ -18,7 +20,12 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the sampled sequences.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Print the task's metrics on its test split (loss, accuracy and the task's own metric)."""
+    """Print the task's metrics on its test split (loss, accuracy and the task's own metric).
+
+    Examples:
+    seqrnn eval runs/toy-lstm-20261122-101500
+    seqrnn eval runs/toy-lstm-20261122-101500 --split validation --json
+    """
     from seqrnn.errors import UsageError
 
     if split not in ("test", "validation"):
@@ -50,12 +57,20 @@ def evaluate(
 
 
 def plot(
-    run: Annotated[Path, typer.Argument(help="A run folder written by seqrnn train.")],
+    run: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run folder written by seqrnn train.")
+    ],
     out: Annotated[
-        Path | None, typer.Option(help="Where to write the PNG (default RUN/curves.png).")
+        Path | None,
+        typer.Option(metavar="FILE", help="Where to write the PNG.", show_default="RUN/curves.png"),
     ] = None,
 ) -> None:
-    """Redraw a run's curves (loss, smooth loss, gradient norm, metric) as a PNG."""
+    """Redraw a run's curves (loss, smooth loss, gradient norm, metric) as a PNG.
+
+    Examples:
+    seqrnn plot runs/toy-lstm-20261122-101500
+    seqrnn plot runs/toy-lstm-20261122-101500 --out curves.png
+    """
     from seqrnn.errors import UsageError
     from seqrnn.plotting import render_curves
     from seqrnn.training.runs import RunFolder

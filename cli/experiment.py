@@ -15,19 +15,43 @@ ordinary training loop into OUT/runs/KEY; finished runs are skipped and interrup
 when the study is run again, so a long study can be stopped and continued. The report is
 OUT/report.md. --quick shrinks every grid and run to seconds (for tests; the figures are not
 results). --runs PATTERN runs (and reports) only part of a grid, e.g. --runs 'lstm-*'.
+
+Examples:
+seqrnn experiment frequency --runs '*-async'
+seqrnn experiment adder --quick --out /tmp/adder
 """
 
 
 def experiment(
-    name: Annotated[str, typer.Argument(help="The study to run.")],
-    out: Annotated[Path | None, typer.Option(help="Folder of the study's runs and report.")] = None,
+    name: Annotated[
+        str,
+        typer.Argument(
+            metavar="NAME",
+            help="The study: optimizers, gradcheck, adder, grammars, palindrome or frequency.",
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="DIR",
+            help="Folder of the study's runs and report.",
+            show_default="experiments/NAME",
+        ),
+    ] = None,
     quick: Annotated[bool, typer.Option(help="Tiny grids and runs (seconds).")] = False,
-    data: Annotated[str | None, typer.Option(help="Text file of the optimizers study.")] = None,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            metavar="FILE", help="Text file of the optimizers study.", show_default="none"
+        ),
+    ] = None,
     runs: Annotated[
         list[str] | None,
         typer.Option(
             help="Only the runs whose key matches this pattern (shell-style, repeatable; the "
-            "keys are the folder names under OUT/runs); the report covers those runs."
+            "keys are the folder names under OUT/runs); the report covers those runs.",
+            metavar="PATTERN",
+            show_default="all",
         ),
     ] = None,
 ) -> int:

@@ -9,13 +9,23 @@ import typer
 
 
 def export(
-    run: Annotated[Path, typer.Argument(help="A run folder written by seqrnn train.")],
+    run: Annotated[
+        Path, typer.Argument(metavar="RUN", help="A run folder written by seqrnn train.")
+    ],
     out: Annotated[
-        Path | None, typer.Option(help="SavedModel folder (default saved_models/<run name>).")
+        Path | None,
+        typer.Option(
+            metavar="DIR", help="SavedModel folder.", show_default="saved_models/<run name>"
+        ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
 ) -> None:
-    """Export a run as a TensorFlow SavedModel that generates in-graph (needs only TF)."""
+    """Export a run as a TensorFlow SavedModel that generates in-graph (needs only TF).
+
+    Examples:
+    seqrnn export runs/toy-lstm-20261122-101500
+    seqrnn export runs/toy-lstm-20261122-101500 --out served/toy --force
+    """
     from seqrnn.export import export_run
 
     target = export_run(run, out or Path("saved_models") / Path(run).resolve().name, force=force)
@@ -23,22 +33,39 @@ def export(
 
 
 def sample(
-    model: Annotated[Path, typer.Argument(help="A SavedModel from seqrnn export, or a run.")],
-    prime: Annotated[str | None, typer.Option(help="Text the samples continue.")] = None,
+    model: Annotated[
+        Path,
+        typer.Argument(metavar="MODEL", help="A SavedModel from seqrnn export, or a run folder."),
+    ],
+    prime: Annotated[
+        str | None,
+        typer.Option(
+            help="Text the samples continue.", show_default="the task's start, none for text"
+        ),
+    ] = None,
     length: Annotated[int, typer.Option(help="Characters per sample (at most 100000).")] = 200,
     temperature: Annotated[
         list[float] | None,
-        typer.Option(help="Temperature, repeatable (0 = greedy; default 1).", show_default=False),
+        typer.Option(help="Temperature, repeatable (0 = greedy).", show_default="1"),
     ] = None,
     top_k: Annotated[int, typer.Option(help="Keep the k most likely characters (0 = all).")] = 0,
     top_p: Annotated[float, typer.Option(help="Nucleus: keep this much probability.")] = 1.0,
     num_samples: Annotated[int, typer.Option(help="Samples per temperature.")] = 1,
     seed: Annotated[int, typer.Option(help="Same seed, same samples.")] = 0,
     output: Annotated[
-        Path | None, typer.Option(help="Write the samples to this new file instead.")
+        Path | None,
+        typer.Option(
+            metavar="FILE", help="Write the samples to this new file.", show_default="stdout"
+        ),
     ] = None,
 ) -> None:
-    """Print samples of a text or grammar model; several --temperature values compare them."""
+    """Print samples of a text or grammar model; several --temperature values compare them.
+
+    Examples:
+    seqrnn sample saved_models/toy-lstm-20261122-101500 --temperature 0.5 --temperature 1
+      --num-samples 3
+    seqrnn sample runs/text-lstm-20261122-101500 --prime "ROMEO:" --length 500 --output romeo.txt
+    """
     from seqrnn.errors import UsageError
     from seqrnn.generation import check_sampling
 

@@ -18,6 +18,10 @@ max(|g|, |n|, floor), the relative error with elements below the floor (1e-3) me
 it; REL_NORM = ||g - n|| / max(||g||, ||n||). A cell passes when ABS and REL are within --tol.
 The Phased LSTM's timestamps are drawn so that no finite difference crosses a kink of its gate.
 Exit code 0 when every cell passes, 1 otherwise.
+
+Examples:
+seqrnn gradcheck --cell phased --seq-lens 5,25
+seqrnn gradcheck --run runs/toy-lstm-20261122-101500 --elements 10
 """
 
 
@@ -31,13 +35,24 @@ def gradcheck(
     seed: Annotated[int, typer.Option(help="Seed of the weights and the data.")] = 0,
     tol: Annotated[float, typer.Option(help="Largest ABS and REL error that passes.")] = 1e-7,
     run: Annotated[
-        Path | None, typer.Option(help="Check a trained run's model instead (float64).")
+        Path | None,
+        typer.Option(
+            metavar="RUN",
+            help="Check a trained run's model instead (float64).",
+            show_default="none",
+        ),
     ] = None,
     elements: Annotated[
         int, typer.Option(help="With --run: elements checked per weight tensor.")
     ] = 20,
     json_path: Annotated[
-        Path | None, typer.Option("--json", help="Also write the tables as JSON here.")
+        Path | None,
+        typer.Option(
+            "--json",
+            metavar="FILE",
+            help="Also write the tables as JSON here.",
+            show_default="none",
+        ),
     ] = None,
     path: Annotated[
         str,

@@ -8,7 +8,7 @@ raises, `main` prints one red line on stderr and exits with 2 (usage) or 1 (fail
 
 from __future__ import annotations
 
-import inspect
+import errno
 import os
 import sys
 from importlib.metadata import PackageNotFoundError, version
@@ -17,22 +17,18 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from cli.help import Command, Group, split_examples
+
 app = typer.Typer(
     name="seqrnn",
     help="Recurrent sequence models for Keras 3: vanilla RNN, LSTM, GRU and Phased LSTM.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=Group,
 )
 
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-def reflow(text: str | None) -> str:
-    """A help text with each paragraph on one line, for rich to wrap at the terminal's width
-    (rich keeps the line breaks of a docstring and wraps the long lines again: ragged help)."""
-    paragraphs = inspect.cleandoc(text or "").split("\n\n")
-    return "\n\n".join(" ".join(p.split()) for p in paragraphs if p.strip())
 
 
 def _register_commands() -> None:
@@ -50,7 +46,10 @@ def _register_commands() -> None:
         (experiment.experiment, None),
     ]
     for function, name in commands:
-        app.command(name=name, help=reflow(function.__doc__))(function)
+        help_text, examples = split_examples(function.__doc__)
+        app.command(name=name, help=help_text, epilog=examples, cls=Command)(function)
+    help_text, examples = split_examples(data.fetch.__doc__)
+    data.app.command(help=help_text, epilog=examples, cls=Command)(data.fetch)
     app.add_typer(data.app, name="data")
 
 
@@ -82,6 +81,62 @@ def root(
 def _fail(message: str, code: int) -> int:
     _stderr.print(f"[bold red]seqrnn: error:[/] {message}", markup=True)
     return code
+
+
+# What to do about an operating-system error, by errno; the path comes first in the line.
+_OS_ADVICE = {
+    errno.ENOTDIR: "a part of this path is a file, not a folder; choose a path whose folders "
+    "are folders",
+    errno.EISDIR: "is a folder, not a file; give the path of a file",
+    errno.EACCES: "permission denied; choose a place you may write to (or read from), or "
+    "change its permissions",
+    errno.EPERM: "operation not permitted; choose a place you may write to, or change its "
+    "permissions",
+    errno.EROFS: "the file system is read-only; choose a place on a writable one",
+    errno.ENOSPC: "no space left on the device; free some space or write somewhere else",
+    errno.EDQUOT: "disk quota exceeded; free some space or write somewhere else",
+    errno.ENOENT: "no such file or folder; check the path",
+    errno.EEXIST: "already exists; choose another path",
+    errno.ENAMETOOLONG: "the name is too long; choose a shorter path",
+    errno.ELOOP: "too many symbolic links; check the path",
+    errno.ENXIO: "not a regular file (a device or a FIFO with no writer); give a regular file",
+    errno.EIO: "input/output error; the disk may be failing, try another place",
+}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an operating-system error: the path, what went wrong, what to do."""
+    advice = _OS_ADVICE.get(error.errno) or (error.strerror or str(error)).rstrip(".").lower()
+    path = error.filename if error.filename is not None else None
+    if path is None:
+        return f"{advice} ({error.strerror or error})" if error.errno in _OS_ADVICE else advice
+    if error.filename2 is not None:
+        path = f"{path} -> {error.filename2}"
+    return f"{path}: {advice}"
+
+
+def _describe_tensorflow_error(error: Exception) -> str | None:
+    """One line for TensorFlow's file-system errors (writing checkpoints, summaries, a
+    SavedModel into a place that refuses it); None for any other error, which is a bug."""
+    import tensorflow as tf
+
+    if not isinstance(error, tf.errors.OpError):
+        return None
+    message = (error.message or str(error)).strip().splitlines()[0]
+    lowered = message.lower()
+    for words, code in (
+        ("permission denied", errno.EACCES),
+        ("read-only file system", errno.EROFS),
+        ("no space left", errno.ENOSPC),
+        ("not a directory", errno.ENOTDIR),
+    ):
+        if words in lowered:
+            return f"{message.split(';')[0]}: {_OS_ADVICE[code]}"
+    if isinstance(error, tf.errors.PermissionDeniedError):
+        return f"{message}: {_OS_ADVICE[errno.EACCES]}"
+    if isinstance(error, tf.errors.DataLossError):
+        return f"a file is damaged ({message}); restore it or start again"
+    return None
 
 
 def _installed(package: str) -> bool:
@@ -162,11 +217,20 @@ def main(argv: list[str] | None = None) -> int:
         if debug or error.name not in ("tensorflow", "keras"):
             raise
         code = _fail(f"{error.name} is not installed; seqrnn needs it (pip install -e .)", 1)
+    except OSError as error:
+        if debug:
+            raise
+        code = _fail(describe_os_error(error), 1)
     except Exception as error:
         from seqrnn.errors import SeqrnnError, UsageError
 
-        if debug or not isinstance(error, (SeqrnnError, ValueError)):
+        if debug:
             raise
+        if not isinstance(error, (SeqrnnError, ValueError)):
+            line = _describe_tensorflow_error(error) if "tensorflow" in sys.modules else None
+            if line is None:
+                raise
+            error = SeqrnnError(line)
         from seqrnn.training.loop import Interrupted
 
         if isinstance(error, Interrupted):

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from seqrnn.errors import UsageError
@@ -29,10 +30,42 @@ TASKS: dict[str, type[Task]] = {
 }
 
 
-def make_task(name: str, **settings: Any) -> Task:
-    """The task called `name` with the given settings (a `UsageError` for unknown ones)."""
+def setting_text(value: Any) -> str:
+    """A setting's value as the command line takes it: a (low, high) pair as low..high."""
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        return f"{value[0]}..{value[1]}"
+    return str(value)
+
+
+def task_settings(name: str) -> list[tuple[str, str, str]]:
+    """(key, default as typed on the command line, meaning) of each setting of task `name`;
+    the default is "required" where the task has none."""
     if name not in TASKS:
         raise UsageError(f"unknown task {name!r}; choose one of {', '.join(TASKS)}")
+    rows = []
+    for item in dataclasses.fields(TASKS[name]):  # type: ignore[arg-type]
+        if not item.init or item.name.startswith("_"):
+            continue
+        if item.default is not dataclasses.MISSING:
+            default = setting_text(item.default)
+        elif item.default_factory is not dataclasses.MISSING:
+            default = setting_text(item.default_factory())
+        else:
+            default = "required"
+        rows.append((item.name, default, item.metadata.get("meaning", "")))
+    return rows
+
+
+def make_task(name: str, **settings: Any) -> Task:
+    """The task called `name` with the given settings (a `UsageError` for unknown ones)."""
+    rows = task_settings(name)
+    unknown = sorted(set(settings) - {key for key, _, _ in rows})
+    if unknown:
+        listed = ", ".join(f"{key}={default}" for key, default, _ in rows)
+        raise UsageError(
+            f"task {name} has no setting {', '.join(unknown)}; its settings (with their "
+            f"defaults) are {listed} (seqrnn tasks {name} explains them)"
+        )
     try:
         return TASKS[name](**settings)
     except TypeError as error:
@@ -54,6 +87,8 @@ __all__ = [
     "ToyTask",
     "adder_accuracy",
     "make_task",
+    "setting_text",
     "smooth_loss",
+    "task_settings",
     "text_metrics",
 ]

@@ -18,7 +18,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from seqrnn.tasks.base import Batch, Task, check_int, check_range, pad
+from seqrnn.tasks.base import Batch, Task, check_int, check_range, pad, setting
 
 
 def random_digits(rng: np.random.Generator, num_digits: int) -> np.ndarray:
@@ -49,9 +49,13 @@ def to_int(digits) -> int:
 class AdderTask(Task):
     """Add two integers digit by digit."""
 
-    train_digits: tuple[int, int] = (1, 5)
-    test_digits: tuple[int, int] = (1, 100)
-    num_eval_batches: int = 10
+    train_digits: tuple[int, int] = setting(
+        (1, 5), "digits of each training and validation operand, drawn uniformly in low..high"
+    )
+    test_digits: tuple[int, int] = setting(
+        (1, 100), "digits of each test operand, drawn uniformly in low..high"
+    )
+    num_eval_batches: int = setting(10, "batches in each validation and test pass")
 
     name: ClassVar[str] = "adder"
     summary: ClassVar[str] = (

@@ -18,6 +18,13 @@ SPLITS = ("train", "validation", "test")
 Batch = tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]
 
 
+def setting(default: Any, meaning: str) -> Any:
+    """A task setting with its meaning, which `seqrnn tasks NAME` shows beside the default."""
+    if isinstance(default, (list, dict)):
+        return dataclasses.field(default_factory=lambda: default, metadata={"meaning": meaning})
+    return dataclasses.field(default=default, metadata={"meaning": meaning})
+
+
 def check_int(name: str, value: Any, minimum: int) -> int:
     """`value` as an int if it is an integer >= minimum, else a `UsageError` naming `name`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:

@@ -29,7 +29,7 @@ from typing import ClassVar
 import numpy as np
 
 from seqrnn.errors import UsageError
-from seqrnn.tasks.base import Batch, Task, check_int, pad
+from seqrnn.tasks.base import Batch, Task, check_int, pad, setting
 
 REGIMES = {"1ms": 1.0, "0.1ms": 0.1, "async": None}
 #: The longest sample of each regime: durations are below 125 ms, async draws 15-125 times.
@@ -57,9 +57,11 @@ def label(periods: np.ndarray) -> np.ndarray:
 class FrequencyTask(Task):
     """Tell sine waves of period 5-6 ms from the others, however they are sampled."""
 
-    regime: str = "async"
-    num_eval_batches: int = 10
-    time_features: str = "elapsed+gap"
+    regime: str = setting("async", "how the waves are sampled: 1ms, 0.1ms or async")
+    num_eval_batches: int = setting(10, "batches in each validation and test pass")
+    time_features: str = setting(
+        "elapsed+gap", "what cells other than the Phased LSTM read of time: elapsed+gap or elapsed"
+    )
 
     name: ClassVar[str] = "frequency"
     summary: ClassVar[str] = (

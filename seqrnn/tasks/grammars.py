@@ -18,7 +18,7 @@ from typing import ClassVar
 import numpy as np
 
 from seqrnn.errors import UsageError
-from seqrnn.tasks.base import Batch, Task, check_int, pad, rng_for
+from seqrnn.tasks.base import Batch, Task, check_int, pad, rng_for, setting
 
 PAD, START, END = 0, 1, 2
 NUM_SPECIAL = 3
@@ -185,9 +185,11 @@ def accept_toy(text: str) -> bool:
 class GrammarTask(Task):
     """Generate strings of a grammar, one character at a time."""
 
-    max_tokens: int = 4096
-    max_length: int = 200
-    num_eval_batches: int = 10
+    max_tokens: int = setting(
+        4096, "tokens per batch at most (a batch also holds at most --batch-size strings)"
+    )
+    max_length: int = setting(200, "longest string drawn, in characters; longer ones are redrawn")
+    num_eval_batches: int = setting(10, "batches in each validation and test pass")
 
     sampler: ClassVar[Callable[[np.random.Generator], str]]
     acceptor: ClassVar[Callable[[str], bool]]

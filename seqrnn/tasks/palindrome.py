@@ -13,7 +13,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from seqrnn.tasks.base import Batch, Task, check_int
+from seqrnn.tasks.base import Batch, Task, check_int, setting
 
 
 def palindromes(rng: np.random.Generator, count: int, length: int) -> np.ndarray:
@@ -26,8 +26,8 @@ def palindromes(rng: np.random.Generator, count: int, length: int) -> np.ndarray
 class PalindromeTask(Task):
     """Predict the last digit of a palindrome from the others."""
 
-    length: int = 10
-    num_eval_batches: int = 10
+    length: int = setting(10, "digits of each palindrome; the first is recalled after length - 1")
+    num_eval_batches: int = setting(10, "batches in each validation and test pass")
 
     name: ClassVar[str] = "palindrome"
     summary: ClassVar[str] = "read T - 1 digits of a palindrome, predict the last; accuracy"

@@ -27,7 +27,7 @@ from typing import ClassVar
 import numpy as np
 
 from seqrnn.errors import UsageError
-from seqrnn.tasks.base import Batch, Task, check_int, rng_for
+from seqrnn.tasks.base import Batch, Task, check_int, rng_for, setting
 from seqrnn.tasks.corpus import Corpus, read_corpus
 
 MODES = ("sequential", "random", "chunks")
@@ -56,11 +56,11 @@ def gather(ids: np.ndarray, positions: np.ndarray) -> Batch:
 class TextTask(Task):
     """Predict the next character of a text file."""
 
-    path: str
-    mode: str = "sequential"
-    seq_len: int = 25
-    validation_fraction: float = 0.1
-    num_chunks: int = 100
+    path: str = field(metadata={"meaning": "the UTF-8 text file (--data)"})
+    mode: str = setting("sequential", "how windows are cut: sequential, random or chunks (--mode)")
+    seq_len: int = setting(25, "characters per window, the steps of backpropagation (--seq-len)")
+    validation_fraction: float = setting(0.1, "the end of the text held out for validation")
+    num_chunks: int = setting(100, "chunks mode: the pieces the training text is cut into")
 
     name: ClassVar[str] = "text"
     summary: ClassVar[str] = (

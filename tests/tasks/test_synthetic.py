@@ -189,5 +189,19 @@ def test_tasks_of_fixed_shapes_keep_every_batch_the_same_shape(name, split):
 def test_unknown_task_and_settings():
     with pytest.raises(UsageError, match="unknown task 'sorting'; choose one of text, adder"):
         make_task("sorting")
-    with pytest.raises(UsageError, match=r"task palindrome: .*unexpected keyword"):
+    with pytest.raises(
+        UsageError,
+        match=r"task palindrome has no setting digits; its settings \(with their defaults\) are "
+        r"length=10, num_eval_batches=10 ",
+    ):
         make_task("palindrome", digits=3)
+
+
+def test_every_setting_of_every_task_has_a_meaning_and_a_default_as_typed():
+    from seqrnn.tasks import task_settings
+
+    for name in TASKS:
+        for key, default, meaning in task_settings(name):
+            assert meaning, (name, key)
+            assert default == "required" or "(" not in default, (name, key, default)
+    assert ("test_digits", "1..100") in [row[:2] for row in task_settings("adder")]
