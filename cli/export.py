@@ -88,7 +88,8 @@ def sample(
     text = "\n".join(lines) + "\n"
     if output is not None:
         output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {len(lines)} lines to {output}", err=True)
+        count = len(temperatures) * num_samples
+        typer.echo(f"wrote {count} sample{'s' * (count != 1)} to {output}", err=True)
     else:
         typer.echo(text, nl=False)
 
@@ -96,8 +97,9 @@ def sample(
 def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples, seed):
     import tensorflow as tf
 
-    from seqrnn.errors import UsageError
+    from seqrnn.errors import SeqrnnError, UsageError
     from seqrnn.export import read_marker
+    from seqrnn.generation import check_prime
 
     marker = read_marker(folder)
     if not marker.get("generates"):
@@ -106,16 +108,17 @@ def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples
             "serving_default signature"
         )
     prime = marker.get("default_prime", "") if prime is None else prime
-    known = set(marker["vocabulary"])
-    unknown = sorted({c for c in prime if c not in known})
-    if unknown:
-        raise UsageError(
-            f"the prime holds characters outside the model's vocabulary: {''.join(unknown)!r}; "
-            "use only characters of the training text"
-        )
+    check_prime(prime, marker["vocabulary"])
     if marker["task"] == "text" and not prime:
         raise UsageError("a text model needs a non-empty --prime to start from")
-    loaded = tf.saved_model.load(str(folder))  # kept referenced while its signature runs
+    try:
+        loaded = tf.saved_model.load(str(folder))  # kept referenced while its signature runs
+    except Exception as error:  # a truncated or foreign saved_model.pb: what TensorFlow says
+        reason = (getattr(error, "message", None) or str(error)).strip().splitlines()[0]
+        raise SeqrnnError(
+            f"{folder}: the SavedModel is damaged and cannot be loaded ({reason[:200]}); export "
+            "the run again with seqrnn export RUN --force"
+        ) from None
     generate = loaded.signatures["generate"]
     results = []
     for value in temperatures:
@@ -134,7 +137,7 @@ def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples
 
 def _sample_run(run, prime, length, temperatures, top_k, top_p, num_samples, seed):
     from seqrnn.errors import UsageError
-    from seqrnn.generation import generator_for, sample_texts
+    from seqrnn.generation import check_prime, generator_for, sample_texts
     from seqrnn.training.restore import load_run
 
     loaded = load_run(run)
@@ -142,6 +145,8 @@ def _sample_run(run, prime, length, temperatures, top_k, top_p, num_samples, see
     generator = generator_for(loaded.model, task)
     if generator is None:
         raise UsageError(f"{run} trained a {task.name} model, which does not generate text")
+    if prime is not None:
+        check_prime(prime, task.vocabulary if task.name == "text" else task.alphabet)
     if prime is None:
         ids, prime = task.default_prime(), ""
         if task.name == "text":

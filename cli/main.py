@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sys
 from importlib.metadata import PackageNotFoundError, version
 from typing import Annotated
@@ -123,6 +124,7 @@ def _describe_tensorflow_error(error: Exception) -> str | None:
     if not isinstance(error, tf.errors.OpError):
         return None
     message = (error.message or str(error)).strip().splitlines()[0]
+    message = re.sub(r"^\{\{[^}]*\}\}\s*", "", message)  # {{function_node ...}}
     lowered = message.lower()
     for words, code in (
         ("permission denied", errno.EACCES),
@@ -192,9 +194,30 @@ def choose_process_settings(environ: dict[str, str]) -> None:
         )
 
 
+def _show_warnings() -> None:
+    """The library's warnings (`SeqrnnWarning`: a damaged checkpoint skipped, ...) as one line
+    on stderr; other warnings as Python shows them."""
+    import warnings
+
+    shown = warnings.showwarning
+    if getattr(shown, "seqrnn", False):
+        return
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        # By name: importing seqrnn.errors would import seqrnn (Keras) for `seqrnn --help`.
+        if any(c.__module__ == "seqrnn.errors" for c in category.__mro__):
+            _stderr.print(f"[bold yellow]seqrnn: warning:[/] {message}", markup=True)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    show.seqrnn = True  # type: ignore[attr-defined]
+    warnings.showwarning = show
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs the app; returns (and, as a console script, exits with) the exit code."""
     choose_process_settings(os.environ)
+    _show_warnings()
     debug = os.environ.get("SEQRNN_DEBUG", "") not in ("", "0")
     if not debug:  # TensorFlow's C++ start-up chatter (no CUDA, CPU features) hides our output
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -15,7 +15,12 @@ def _is_int(text: str) -> bool:
 
 
 def _task_settings(
-    task: str, data: Path | None, mode: str | None, seq_len: int | None, settings: list[str]
+    task: str,
+    data: Path | None,
+    mode: str | None,
+    seq_len: int | None,
+    settings: list[str],
+    val_chars: str | None = None,
 ) -> dict:
     from seqrnn.errors import UsageError
 
@@ -40,8 +45,12 @@ def _task_settings(
             out["mode"] = mode
         if seq_len is not None:
             out["seq_len"] = seq_len
-    elif data is not None or mode is not None or seq_len is not None:
-        raise UsageError(f"--data, --mode and --seq-len belong to the text task, not {task}")
+        if val_chars is not None:
+            out["val_chars"] = int(val_chars) if _is_int(val_chars) else val_chars
+    elif data is not None or mode is not None or seq_len is not None or val_chars is not None:
+        raise UsageError(
+            f"--data, --mode, --seq-len and --val-chars belong to the text task, not {task}"
+        )
     return out
 
 
@@ -63,6 +72,14 @@ def train(
     ] = None,
     seq_len: Annotated[
         int | None, typer.Option(help="Text window length.", show_default="25 for text")
+    ] = None,
+    val_chars: Annotated[
+        str | None,
+        typer.Option(
+            metavar="N",
+            help="Characters of the held-out text a validation reads at most, or all.",
+            show_default="1000000 for text",
+        ),
     ] = None,
     settings: Annotated[
         list[str] | None,
@@ -153,7 +170,7 @@ def train(
     else:
         config = TrainConfig(
             task=task,
-            task_settings=_task_settings(task, data, mode, seq_len, settings or []),
+            task_settings=_task_settings(task, data, mode, seq_len, settings or [], val_chars),
             cell=cell,
             units=units,
             layers=layers,
@@ -180,11 +197,13 @@ def train(
         if cpu_devices < 1:
             raise UsageError(f"cpu-devices must be an integer >= 1, got {cpu_devices}")
     from seqrnn.models import CELLS
-    from seqrnn.tasks import make_task
 
     if config.cell not in CELLS:
         raise UsageError(f"unknown cell {config.cell!r}; choose one of {', '.join(CELLS)}")
-    task_object = make_task(config.task, **config.task_settings)  # checks data before any work
+    task_object = _make_task(config)  # checks data before any work
+    from seqrnn.training.memory import check_fits
+
+    check_fits(config, task_object)  # a batch that cannot fit is refused before any allocation
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = resume or out or Path("runs") / f"{config.task}-{config.cell}-{stamp}"
     run = RunFolder.open(out, resume=resume is not None, force=force)
@@ -194,6 +213,31 @@ def train(
         run.unlock()
     if export:
         _export(run.path, replace=force or resume is not None)
+
+
+def _make_task(config):
+    """The run's task; reading a corpus shows its progress (a 1 GB file takes a while)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from seqrnn.tasks import make_task
+
+    if config.task != "text":
+        return make_task(config.task, **config.task_settings)
+    columns = (TextColumn("reading {task.description}"), BarColumn(), DownloadColumn())
+    progress = Progress(
+        *columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True
+    )
+    bar = progress.add_task(str(config.task_settings.get("path")), total=None)
+
+    def advance(done: int, total: int) -> None:  # shown once the file is found good to read
+        progress.start()
+        progress.update(bar, completed=done, total=total)
+
+    try:
+        return make_task(config.task, progress=advance, **config.task_settings)
+    finally:
+        progress.stop()
 
 
 def _export(path: Path, replace: bool) -> None:
@@ -226,7 +270,7 @@ def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
         split_cpu(cpu_devices)
     console = Console(stderr=True)
     progress = Progress(
-        TextColumn("step {task.completed}/{task.total}"),
+        TextColumn("{task.description} {task.completed}/{task.total}"),
         BarColumn(bar_width=12),
         TextColumn("{task.fields[info]}"),
         TimeRemainingColumn(),
@@ -234,14 +278,33 @@ def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
         transient=False,
     )
     bar = None
+    validation = None
     last_val: dict = {}
 
     passes = task.windows_per_pass(config.batch_size) if task.name == "text" else 0
 
     def on_event(kind: str, data: dict) -> None:
-        nonlocal bar
+        nonlocal bar, validation
+        if kind == "validate":
+            if validation is None:
+                validation = progress.add_task("validation", total=data["total"], info="")
+            done = data["done"] >= data["total"]
+            progress.update(
+                validation,
+                completed=data["done"],
+                total=data["total"],
+                info=f"of step {data['step']}",
+                visible=not done,
+            )
+            return
         if kind == "start":
-            bar = progress.add_task("train", total=data["steps"], completed=data["step"], info="")
+            vocabulary = f"vocabulary {data['vocab_size']}, " if data.get("vocab_size") else ""
+            console.print(
+                f"{config.task}, {config.cell}: {vocabulary}{data['parameters']:,} parameters, "
+                f"training into {data['run']}",
+                highlight=False,
+            )
+            bar = progress.add_task("step", total=data["steps"], completed=data["step"], info="")
             progress.start()
         elif kind == "sample":
             progress.console.print(f"[dim]sample at step {data['step']}:[/dim]")

@@ -11,3 +11,8 @@ class SeqrnnError(Exception):
 
 class UsageError(SeqrnnError, ValueError):
     """The user asked for something that cannot be done as asked (exit code 2 on the CLI)."""
+
+
+class SeqrnnWarning(UserWarning):
+    """Something the user should know that did not stop the work (the command line prints it as
+    one line on stderr)."""

@@ -227,6 +227,8 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = Fal
     from seqrnn.training.restore import load_run
 
     out = Path(out)
+    if out.exists() and not out.is_dir():  # never replaced, even with force
+        raise UsageError(f"{out} is a file, not a folder; choose another --out for the SavedModel")
     if out.exists() and any(out.iterdir()) and not force:
         raise UsageError(f"{out} already exists; pass --force to replace it or choose --out")
     loaded = load_run(run)

@@ -243,6 +243,18 @@ def generator_for(model: keras.Model, task, compiled: bool = True) -> Generator 
     return Generator(model, getattr(task, "forbidden_ids", ()), compiled=compiled)
 
 
+def check_prime(prime: str, characters) -> None:
+    """A `UsageError` naming the characters of `prime` that are not among `characters` (a
+    model's vocabulary or a grammar's alphabet); the same words for a run and a SavedModel."""
+    known = set(characters)
+    unknown = sorted({c for c in prime if c not in known})
+    if unknown:
+        raise UsageError(
+            f"the prime holds characters outside the model's vocabulary: {''.join(unknown)!r}; "
+            "use only characters of the training text"
+        )
+
+
 def check_sampling(
     length: int, temperature: float, top_k: int = 0, top_p: float = 1.0, num_samples: int = 1
 ) -> None:

@@ -56,8 +56,9 @@ def task_settings(name: str) -> list[tuple[str, str, str]]:
     return rows
 
 
-def make_task(name: str, **settings: Any) -> Task:
-    """The task called `name` with the given settings (a `UsageError` for unknown ones)."""
+def make_task(name: str, progress=None, **settings: Any) -> Task:
+    """The task called `name` with the given settings (a `UsageError` for unknown ones);
+    `progress(done, total)` is told how the reading of a corpus goes (the text task)."""
     rows = task_settings(name)
     unknown = sorted(set(settings) - {key for key, _, _ in rows})
     if unknown:
@@ -66,6 +67,8 @@ def make_task(name: str, **settings: Any) -> Task:
             f"task {name} has no setting {', '.join(unknown)}; its settings (with their "
             f"defaults) are {listed} (seqrnn tasks {name} explains them)"
         )
+    if progress is not None and "_progress" in {f.name for f in dataclasses.fields(TASKS[name])}:
+        settings = {**settings, "_progress": progress}
     try:
         return TASKS[name](**settings)
     except TypeError as error:

@@ -85,6 +85,10 @@ class AdderTask(Task):
         weights = pad([np.ones(len(s), np.float32) for s in sums], 0.0)
         return {"digits": pad(pairs)}, pad(sums), weights
 
+    def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
+        digits = self.test_digits if split == "test" else self.train_digits
+        return batch_size, digits[1] + 1
+
     def batches(self, split: str, batch_size: int, seed: int) -> Iterator[Batch]:
         digits = self.test_digits if split == "test" else self.train_digits
         return self.generated(split, seed, lambda rng: self.batch(rng, batch_size, digits))

@@ -100,6 +100,15 @@ class Task:
         """Numpy batches of one split: endless for "train", a fixed list otherwise."""
         raise NotImplementedError
 
+    def eval_batch_count(self, split: str, batch_size: int) -> int:
+        """How many batches a validation or test pass reads (its progress bar's total)."""
+        return self.num_eval_batches  # type: ignore[attr-defined]
+
+    def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
+        """(rows, steps) that bound every batch of `batch_size` of `split` (the memory
+        estimate's input)."""
+        raise NotImplementedError
+
     def generated(
         self, split: str, seed: int, make_batch: Callable[[np.random.Generator], Batch]
     ) -> Iterator[Batch]:

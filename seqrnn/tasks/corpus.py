@@ -11,6 +11,7 @@ import codecs
 import os
 import re
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,11 @@ def check_text_file(path: str | os.PathLike) -> Path:
         raise UsageError(f"{path}: no such file; give the path of a UTF-8 text file")
     if path.is_dir():
         raise UsageError(f"{path}: is a directory; give the path of a UTF-8 text file")
+    if not path.is_file():
+        raise UsageError(
+            f"{path}: not a regular file (a FIFO, a device or a socket); give the path of a "
+            "UTF-8 text file"
+        )
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: the file is empty; a text corpus needs characters to learn")
     return path
@@ -93,12 +99,29 @@ def _code_points(data: bytes, text: str | None) -> np.ndarray:
     return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
 
 
-def read_corpus(path: str | os.PathLike, memmap_dir: str | os.PathLike | None = None) -> Corpus:
-    """Reads and encodes a UTF-8 text file (a leading byte-order mark is dropped)."""
+def read_corpus(
+    path: str | os.PathLike,
+    memmap_dir: str | os.PathLike | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Corpus:
+    """Reads and encodes a UTF-8 text file (a leading byte-order mark is dropped).
+
+    `progress(bytes read, bytes to read)` is called after each block of both passes.
+    """
     path = check_text_file(path)
+    total = 2 * path.stat().st_size
+    done = 0
+
+    def advance(data: bytes) -> None:
+        nonlocal done
+        done += len(data)
+        if progress is not None:
+            progress(done, total)
+
     present = np.zeros(_UNICODE_SIZE, dtype=bool)
     length = 0
     for data, text in _blocks(path):
+        advance(data)
         # ASCII characters are their own bytes; the others are few in most texts, so they are
         # picked out of the decoded text rather than converting every character.
         counts = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
@@ -124,6 +147,7 @@ def read_corpus(path: str | os.PathLike, memmap_dir: str | os.PathLike | None = 
         ids = np.empty(length, dtype=dtype)
         position = 0
         for data, text in _blocks(path):
+            advance(data)
             block = table[_code_points(data, text)]
             ids[position : position + len(block)] = block
             position += len(block)
@@ -134,6 +158,7 @@ def read_corpus(path: str | os.PathLike, memmap_dir: str | os.PathLike | None = 
     try:
         with os.fdopen(handle, "wb") as out:
             for data, text in _blocks(path):
+                advance(data)
                 out.write(table[_code_points(data, text)].tobytes())
         ids = np.memmap(name, dtype=dtype, mode="r", shape=(length,))
     finally:

@@ -111,5 +111,8 @@ class FrequencyTask(Task):
         targets = label(periods[order])
         return (inputs, targets, np.ones(batch_size, np.float32)), periods[order]
 
+    def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
+        return batch_size, MAX_STEPS[self.regime]
+
     def batches(self, split: str, batch_size: int, seed: int) -> Iterator[Batch]:
         return self.generated(split, seed, lambda rng: self.sample_batch(rng, batch_size)[0])

@@ -251,8 +251,15 @@ class GrammarTask(Task):
         """The metric: the fraction of `texts` the grammar accepts."""
         return sum(self.accepts(t) for t in texts) / max(len(texts), 1)
 
+    def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
+        steps = self.max_length + 1
+        return max(1, min(batch_size, self.max_tokens // steps)), steps
+
     def _pool(self, rng: np.random.Generator, batch_size: int) -> list[Batch]:
-        sequences = sorted((self.encode(self.sample(rng)) for _ in range(32 * batch_size)), key=len)
+        # A batch holds at most max_tokens tokens, so at most max_tokens strings: a larger
+        # batch_size changes no batch, and the pool need not grow with it.
+        count = 32 * min(batch_size, self.max_tokens)
+        sequences = sorted((self.encode(self.sample(rng)) for _ in range(count)), key=len)
         batches, current = [], []
         for seq in sequences:
             if current and (

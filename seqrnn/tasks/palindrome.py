@@ -46,5 +46,8 @@ class PalindromeTask(Task):
         targets = digits[:, -1]
         return {"tokens": digits[:, :-1]}, targets, np.ones(targets.shape, np.float32)
 
+    def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
+        return batch_size, self.length - 1
+
     def batches(self, split: str, batch_size: int, seed: int) -> Iterator[Batch]:
         return self.generated(split, seed, lambda rng: self.batch(rng, batch_size))

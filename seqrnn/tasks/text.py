@@ -20,7 +20,7 @@ once, from its start.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -31,6 +31,9 @@ from seqrnn.tasks.base import Batch, Task, check_int, rng_for, setting
 from seqrnn.tasks.corpus import Corpus, read_corpus
 
 MODES = ("sequential", "random", "chunks")
+#: What a validation pass reads of the held-out text by default: on a 1 GB corpus the held-out
+#: tenth is 100 million characters, minutes of evaluation at every --eval-every.
+VAL_CHARS = 1_000_000
 
 
 def sequential_positions(length: int, batch_size: int, seq_len: int) -> np.ndarray:
@@ -43,6 +46,18 @@ def sequential_positions(length: int, batch_size: int, seq_len: int) -> np.ndarr
     windows = stream // seq_len
     starts = np.arange(batch_size)[None, :] * stream + np.arange(windows)[:, None] * seq_len
     return starts[:, :, None] + np.arange(seq_len + 1)
+
+
+def sequential_windows(length: int, batch_size: int, seq_len: int) -> Iterator[np.ndarray]:
+    """The rows of `sequential_positions`, one window at a time: (batch, seq_len + 1) each.
+
+    A pass over a 1 GB corpus in windows of 25 holds 40 million windows; their positions at
+    once would take 8 GB, one window's take a few kB.
+    """
+    stream = (length - 1) // batch_size
+    offsets = np.arange(batch_size)[:, None] * stream + np.arange(seq_len + 1)
+    for window in range(stream // seq_len):
+        yield offsets + window * seq_len
 
 
 def gather(ids: np.ndarray, positions: np.ndarray) -> Batch:
@@ -61,6 +76,14 @@ class TextTask(Task):
     seq_len: int = setting(25, "characters per window, the steps of backpropagation (--seq-len)")
     validation_fraction: float = setting(0.1, "the end of the text held out for validation")
     num_chunks: int = setting(100, "chunks mode: the pieces the training text is cut into")
+    val_chars: int | str = setting(
+        VAL_CHARS,
+        "characters of the held-out text a validation or test pass reads at most, or all "
+        "(--val-chars)",
+    )
+
+    # Told of the reading of the corpus (bytes read, bytes to read); not a setting.
+    _progress: Callable[[int, int], None] | None = field(default=None, repr=False, compare=False)
 
     name: ClassVar[str] = "text"
     summary: ClassVar[str] = (
@@ -76,12 +99,14 @@ class TextTask(Task):
             raise UsageError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         check_int("seq_len", self.seq_len, 1)
         check_int("num_chunks", self.num_chunks, 1)
+        if self.val_chars != "all":
+            check_int("val_chars (or all)", self.val_chars, self.seq_len + 1)
         if not 0.0 < self.validation_fraction < 1.0:
             raise UsageError(
                 f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}"
             )
         self.path = str(self.path)
-        self._corpus = read_corpus(self.path)
+        self._corpus = read_corpus(self.path, progress=self._progress)
         n = len(self._corpus.ids)
         held_out = max(self.seq_len + 1, math.ceil(n * self.validation_fraction))
         if n - held_out < self.seq_len + 1:
@@ -111,7 +136,10 @@ class TextTask(Task):
     def part(self, split: str) -> np.ndarray:
         """The encoded characters of a split (validation and test are the held-out end)."""
         ids = self._corpus.ids
-        return ids[: self._split] if split == "train" else ids[self._split :]
+        if split == "train":
+            return ids[: self._split]
+        held_out = ids[self._split :]
+        return held_out if self.val_chars == "all" else held_out[: self.val_chars]
 
     def decode(self, ids) -> str:
         return self._corpus.decode(ids)
@@ -131,6 +159,14 @@ class TextTask(Task):
         """What samples start from without a prime: the first character of the held-out text."""
         return np.asarray(self.part("validation")[:1], dtype=np.int32)
 
+    def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
+        return batch_size, self.seq_len
+
+    def eval_batch_count(self, split: str, batch_size: int) -> int:
+        length = len(self.part(split))
+        streams = max(1, min(batch_size, (length - 1) // self.seq_len))
+        return ((length - 1) // streams) // self.seq_len
+
     def windows_per_pass(self, batch_size: int) -> int:
         """How many batches one pass over the training text takes."""
         length = len(self.part("train"))
@@ -142,7 +178,7 @@ class TextTask(Task):
         ids = self.part(split)
         if split != "train":
             streams = max(1, min(batch_size, (len(ids) - 1) // self.seq_len))
-            for positions in sequential_positions(len(ids), streams, self.seq_len):
+            for positions in sequential_windows(len(ids), streams, self.seq_len):
                 yield gather(ids, positions)
             return
         rng = rng_for(seed, split)
@@ -162,18 +198,16 @@ class TextTask(Task):
                 starts = rng.integers(0, len(ids) - self.seq_len, size=batch_size)
                 yield gather(ids, starts[:, None] + np.arange(self.seq_len + 1))
             elif self.mode == "sequential":
-                for positions in sequential_positions(len(ids), batch_size, self.seq_len):
+                for positions in sequential_windows(len(ids), batch_size, self.seq_len):
                     yield gather(ids, positions)
             else:
                 chunk = (len(ids) - 1) // self.num_chunks
                 order = rng.permutation(self.num_chunks) * chunk  # chunk starts, this pass
-                virtual = sequential_positions(
-                    chunk * self.num_chunks + 1, batch_size, self.seq_len
-                )
-                # The last target of the last chunk is the character after it in the text.
-                index = np.minimum(virtual // chunk, self.num_chunks - 1)
-                for positions in order[index] + virtual - index * chunk:
-                    yield gather(ids, positions)
+                virtual = chunk * self.num_chunks + 1
+                for window in sequential_windows(virtual, batch_size, self.seq_len):
+                    # The last target of the last chunk is the character after it in the text.
+                    index = np.minimum(window // chunk, self.num_chunks - 1)
+                    yield gather(ids, order[index] + window - index * chunk)
 
 
 def text_metrics(mean_nats: float) -> dict[str, float]:

@@ -105,6 +105,26 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: Path) -> TrainConfig:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        """The settings in a run's config.json; a `UsageError` naming the file and the place
+        when it is not valid JSON or not a run's settings."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise UsageError(
+                f"{path}: not valid JSON at line {error.lineno}, column {error.colno} "
+                f"({error.msg}); fix the file, or train a new run"
+            ) from None
+        except UnicodeDecodeError as error:
+            raise UsageError(
+                f"{path}: not UTF-8 text (byte {error.start}); restore the file from a copy"
+            ) from None
+        if not isinstance(data, dict):
+            raise UsageError(
+                f"{path}: holds a JSON {type(data).__name__}, not a run's settings (an object); "
+                "restore the file from a copy"
+            )
         names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except (UsageError, TypeError) as error:
+            raise UsageError(f"{path}: {error}") from None

@@ -10,6 +10,7 @@ consecutive windows), as they are trained in sequential mode.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,7 +45,14 @@ class Evaluator:
 
         self._step = step
 
-    def evaluate(self, split: str, samples: int = GRAMMAR_SAMPLES, seed: int = 0) -> dict[str, Any]:
+    def evaluate(
+        self,
+        split: str,
+        samples: int = GRAMMAR_SAMPLES,
+        seed: int = 0,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> dict[str, Any]:
+        """The metrics on `split`; `progress(batches done, batches in all)` after each batch."""
         import tensorflow as tf
 
         from seqrnn.tasks import text_metrics
@@ -53,6 +61,7 @@ class Evaluator:
         total = weight = correct = 0.0
         exact = rows = 0
         states = None
+        count = task.eval_batch_count(split, self.batch_size) if progress else 0
         for index, (inputs, targets, weights) in enumerate(
             task.batches(split, self.batch_size, self.seed)
         ):
@@ -73,6 +82,8 @@ class Evaluator:
             if task.name == "adder":
                 exact += int(((predicted == targets) | (weights == 0)).all(axis=1).sum())
                 rows += len(targets)
+            if progress is not None:
+                progress(index + 1, count)
         mean = total / max(weight, 1.0)
         out: dict[str, Any] = {"loss": mean, "accuracy": correct / max(weight, 1.0)}
         if task.name == "text":

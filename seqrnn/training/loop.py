@@ -312,7 +312,10 @@ class Trainer:
         ]
 
     def validate(self, step: int) -> dict[str, Any]:
-        return self.evaluator.evaluate("validation", seed=step)
+        def progress(done: int, total: int) -> None:
+            self.on_event("validate", {"step": step, "done": done, "total": total})
+
+        return self.evaluator.evaluate("validation", seed=step, progress=progress)
 
     def _save(self, step: int, smooth: float | None, states) -> None:
         self.step.assign(step)
@@ -349,14 +352,19 @@ class Trainer:
         import numpy as np
         import tensorflow as tf
 
+        from seqrnn.training.checkpoints import listed, newest_intact, set_aside
+
         config, run = self.config, self.run
+        latest = None
+        if self.resume:  # damaged checkpoints are moved aside before the manager reads the list
+            latest, damaged = newest_intact(run.checkpoints)
+            kept = [p for p in listed(run.checkpoints) if p not in damaged]
+            set_aside(run.checkpoints, damaged, kept)
         self._build()
         task = self.task
         start = 0
-        if self.resume and self.manager.latest_checkpoint:
-            self.checkpoint.restore(
-                self.manager.latest_checkpoint
-            ).assert_existing_objects_matched()
+        if latest is not None:
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
             start = int(self.step.numpy())
         if self.resume:
             run.truncate_metrics(start)
@@ -383,7 +391,16 @@ class Trainer:
             states = self._distribute([v.numpy() for v in self.carried]) if start else None
         else:
             states = ()
-        self.on_event("start", {"step": start, "steps": config.steps, "run": str(run.path)})
+        self.on_event(
+            "start",
+            {
+                "step": start,
+                "steps": config.steps,
+                "run": str(run.path),
+                "vocab_size": getattr(task, "vocab_size", None),
+                "parameters": self.model.count_params(),
+            },
+        )
         smooth = float(self.smooth.numpy())
         smooth = None if math.isnan(smooth) else smooth
         loss = math.nan

@@ -7,7 +7,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from seqrnn.errors import UsageError
+from seqrnn.errors import SeqrnnError, UsageError
 from seqrnn.training.config import TrainConfig
 from seqrnn.training.runs import RunFolder
 
@@ -43,17 +43,15 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
     import tensorflow as tf
 
     from seqrnn.tasks import make_task
+    from seqrnn.training.checkpoints import newest_intact
 
     folder = RunFolder(path)
     if not folder.path.is_dir():
         raise UsageError(f"{folder.path}: no such run folder; give a folder seqrnn train wrote")
     if not folder.config.exists():
         raise UsageError(f"{folder.path} is not a run folder (no config.json)")
-    try:
-        config = TrainConfig.load(folder.config)
-        saved_vocabulary = json.loads(folder.config.read_text(encoding="utf-8")).get("vocabulary")
-    except (ValueError, TypeError) as error:
-        raise UsageError(f"{folder.config}: unreadable ({error})") from None
+    config = TrainConfig.load(folder.config)  # a UsageError naming the file when it is bad
+    saved_vocabulary = json.loads(folder.config.read_text(encoding="utf-8")).get("vocabulary")
     task = make_task(config.task, **config.task_settings)
     vocabulary = getattr(task, "vocabulary", None)
     known = saved_vocabulary is not None and vocabulary is not None
@@ -62,10 +60,17 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
             f"{config.task_settings.get('path', config.task)} has changed since the run was "
             "trained (its vocabulary differs); restore the file the run was trained on"
         )
-    latest = tf.train.latest_checkpoint(str(folder.checkpoints))
+    latest, _ = newest_intact(folder.checkpoints)
     if latest is None:
         if folder.model.exists():
-            model = keras.models.load_model(folder.model)
+            try:
+                model = keras.models.load_model(folder.model)
+            except Exception as error:  # a truncated zip, a foreign file: what load_model says
+                reason = (str(error) or type(error).__name__).strip().splitlines()[0]
+                raise SeqrnnError(
+                    f"{folder.model}: damaged, it cannot be read ({reason[:200]}); restore it "
+                    "from a copy or train the run again"
+                ) from None
             if not task.fixed_shapes:  # (a model saved before the layers kept jit_compile)
                 for layer in model.layers:
                     if hasattr(layer, "jit_compile") and isinstance(layer, keras.layers.RNN):

@@ -57,6 +57,12 @@ class RunFolder:
     def open(cls, path: str | os.PathLike, resume: bool, force: bool) -> RunFolder:
         """Prepares `path` for a new run (or, with `resume`, for continuing one) and locks it."""
         run = cls(path)
+        if run.path.exists() and not run.path.is_dir():
+            raise UsageError(
+                f"{run.path} is a file, not a folder; choose another --out for the run folder"
+            )
+        if not resume and run.path.is_dir() and run._only_a_stale_lock():
+            run._lock.unlink()  # a run killed before it wrote anything: the folder is new
         if resume:
             if not run.config.exists():
                 raise UsageError(
@@ -74,6 +80,16 @@ class RunFolder:
         run.path.mkdir(parents=True, exist_ok=True)
         run.lock()
         return run
+
+    def _only_a_stale_lock(self) -> bool:
+        """Whether the folder holds nothing but the lock of a process that has died."""
+        if [entry.name for entry in self.path.iterdir()] != [self._lock.name]:
+            return False
+        try:
+            pid = int(self._lock.read_text().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        return not (pid and pid != os.getpid() and _alive(pid))
 
     def lock(self) -> None:
         if self._locked:

@@ -12,7 +12,7 @@ import pytest
 from seqrnn.errors import UsageError
 from seqrnn.tasks import TextTask, smooth_loss, text_metrics
 from seqrnn.tasks.corpus import read_corpus
-from seqrnn.tasks.text import sequential_positions
+from seqrnn.tasks.text import sequential_positions, sequential_windows
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 # 40 distinct characters in a known order: windows can be read back as strings.
@@ -155,6 +155,16 @@ class TestWindows:
         # min-char-rnn: p = 0, 25, 50, ... while p + seq_len + 1 <= len(data)
         positions = sequential_positions(108, 1, 25)
         assert [int(p[0, 0]) for p in positions] == [0, 25, 50, 75]
+
+    @pytest.mark.parametrize(
+        ("length", "batch", "seq_len"), [(108, 1, 25), (1000, 7, 5), (53, 4, 3)]
+    )
+    def test_windows_one_at_a_time_are_the_positions_of_the_pass(self, length, batch, seq_len):
+        whole = sequential_positions(length, batch, seq_len)
+        windows = list(sequential_windows(length, batch, seq_len))
+        assert len(windows) == len(whole) > 0
+        for got, want in zip(windows, whole, strict=True):
+            np.testing.assert_array_equal(got, want)
 
     def test_random(self, small_text):
         task = TextTask(small_text, mode="random", seq_len=5)

@@ -1,0 +1,116 @@
+"""What a training step needs in memory, estimated before anything is allocated, so that a
+batch that cannot fit is refused at once with the estimate and the largest batch that fits
+(a batch of ten million used to grow by 16 MB/s until the machine ran out).
+
+The estimate counts float32 tensors: per token of the longest batch (`Task.longest_batch`),
+the input width, every recurrent layer's saved activations (its gates, state and output)
+kept for the backward pass, the logits with their softmax and gradient, the integer targets
+and weights, all twice (the forward pass keeps them; the backward pass makes as many again);
+per parameter, the weights, their gradients and two optimizer slots. It leaves out what does
+not grow with the batch (TensorFlow itself, about 0.7 GiB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from seqrnn.errors import SeqrnnWarning, UsageError
+
+#: Floats each recurrent layer keeps per token and unit: its gates and pre-activations, its
+#: state and output (an LSTM's 4 gates, c, tanh c and h; fewer for the GRU and vanilla cell).
+SAVED_PER_UNIT = {"vanilla": 3, "gru": 8, "lstm": 10, "phased": 14}
+FLOAT = 4
+
+
+@dataclass(frozen=True)
+class Estimate:
+    per_row: int  # bytes each row of the batch adds
+    fixed: int  # bytes that do not grow with the batch (parameters, optimizer slots)
+    rows: int
+    steps: int
+
+    @property
+    def total(self) -> int:
+        return self.fixed + self.per_row * self.rows
+
+
+def estimate_step(config, task, split: str = "train") -> Estimate:
+    """The memory of one training step of `config` on `task`, or (`split` validation or test)
+    of one evaluation batch, which keeps no activations for a backward pass."""
+    rows, steps = task.longest_batch(config.batch_size, split)
+    width = config.embedding_dim * (2 if task.input_kind == "digit_pairs" else 1)
+    if task.input_kind == "timed":
+        width = 3
+    recurrent = config.layers * config.units * SAVED_PER_UNIT.get(config.cell, 14)
+    head = 3 * task.num_classes if task.per_step else 0
+    per_token = FLOAT * (width + recurrent + head) + 3 * FLOAT  # + tokens, targets, weights
+    passes = 2 if split == "train" else 1
+    per_row = passes * per_token * steps + FLOAT * 3 * config.units * config.layers * 2
+    gates = {"vanilla": 1, "gru": 3}.get(config.cell, 4)
+    parameters = config.layers * gates * config.units * (2 * config.units + width + 1)
+    parameters += task.num_classes * (config.units + 1) + max(task.vocab_size, 0) * width
+    return Estimate(per_row=per_row, fixed=4 * FLOAT * parameters, rows=rows, steps=steps)
+
+
+def available_memory() -> int | None:
+    """Bytes this process may still allocate: the system's available memory, or the cgroup's
+    limit when that is lower; None where neither can be read."""
+    found = []
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    except OSError:
+        pass
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        used = int(Path("/sys/fs/cgroup/memory.current").read_text().strip())
+        if limit != "max":
+            found.append(int(limit) - used)
+    except (OSError, ValueError):
+        pass
+    if not found and hasattr(os, "sysconf"):
+        with contextlib.suppress(OSError, ValueError):
+            found.append(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    return min(found) if found else None
+
+
+def gib(count: float) -> str:
+    return f"{count / 2**30:.1f} GiB" if count >= 2**28 else f"{count / 2**20:.0f} MiB"
+
+
+def check_fits(config, task, available: int | None = None) -> Estimate:
+    """Refuses (a `UsageError`) a training step that cannot fit in `available` bytes (default:
+    what this machine has free), naming the estimate and the largest batch that fits."""
+    estimate = max(
+        (estimate_step(config, task, split) for split in ("train", "test")),
+        key=lambda e: e.total,
+    )
+    cap = getattr(task, "max_tokens", None)  # the grammars: a batch holds at most cap tokens
+    if cap is not None and config.batch_size > cap:
+        warnings.warn(
+            f"--batch-size {config.batch_size:,}: a {task.name} batch holds at most "
+            f"max_tokens={cap:,} tokens, so at most {cap:,} strings; no larger batch is drawn",
+            SeqrnnWarning,
+            stacklevel=2,
+        )
+    available = available_memory() if available is None else available
+    if available is None or estimate.total <= available:
+        return estimate
+    fitting = max(0, (available - estimate.fixed) // max(estimate.per_row, 1))
+    per_batch_row = estimate.rows / max(config.batch_size, 1)
+    largest = int(fitting / per_batch_row) if per_batch_row else 0
+    advice = (
+        f"the largest --batch-size that fits is about {largest:,}"
+        if largest >= 1
+        else "even one row does not fit: lower --units, --layers or the sequence length"
+    )
+    raise UsageError(
+        f"--batch-size {config.batch_size:,} with {config.layers} x {config.units} {config.cell} "
+        f"units over {estimate.steps:,} steps needs about {gib(estimate.total)} for a step, "
+        f"and this machine has {gib(available)} available; {advice}"
+    )
