@@ -74,6 +74,7 @@ def sample(
         check_sampling(length, value, top_k, top_p, num_samples)
     if output is not None and output.exists():
         raise UsageError(f"{output} already exists; choose another --output file")
+    _check_generation_fits(model, num_samples, length)
     if (model / "config.json").exists() and not (model / "saved_model.pb").exists():
         results = _sample_run(model, prime, length, temperatures, top_k, top_p, num_samples, seed)
     else:
@@ -92,6 +93,24 @@ def sample(
         typer.echo(f"wrote {count} sample{'s' * (count != 1)} to {output}", err=True)
     else:
         typer.echo(text, nl=False)
+
+
+def _check_generation_fits(model: Path, num_samples: int, length: int) -> None:
+    """Refuses a generation that cannot fit in memory before the model is loaded, from the
+    settings saved beside it (a run's config.json or a SavedModel's assets/config.json)."""
+    import json
+
+    from seqrnn.training.memory import check_generation_fits
+
+    for path in (model / "config.json", model / "assets" / "config.json"):
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))
+            units, layers = int(config["units"]), int(config["layers"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # not this kind of folder, or damaged: the loading says so
+        vocabulary = config.get("vocabulary") or []
+        check_generation_fits(num_samples, length, units, layers, len(vocabulary))
+        return
 
 
 def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples, seed):

@@ -218,13 +218,20 @@ def train(
 def _make_task(config):
     """The run's task; reading a corpus shows its progress (a 1 GB file takes a while)."""
     from rich.console import Console
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     from seqrnn.tasks import make_task
 
     if config.task != "text":
         return make_task(config.task, **config.task_settings)
-    columns = (TextColumn("reading {task.description}"), BarColumn(), DownloadColumn())
+    # Two passes over the file (its characters, then their ids): a percentage, not bytes.
+    columns = (TextColumn("reading {task.description}"), BarColumn(), TaskProgressColumn())
     progress = Progress(
         *columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True
     )

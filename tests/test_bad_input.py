@@ -260,6 +260,8 @@ CASES = [
     ("sample-temperature-negative", "sample {saved} --temperature -1", 2, "temperature must"),
     ("sample-top-p-zero", "sample {saved} --top-p 0", 2, "top-p"),
     ("sample-num-samples-zero", "sample {saved} --num-samples 0", 2, "num-samples"),
+    ("sample-num-samples-absurd", "sample {saved} --num-samples 10000000000", 2, "largest"),
+    ("sample-run-absurd", "sample {run} --num-samples 9000000000 --length 90000", 2, "largest"),
     ("sample-output-exists", "sample {saved} --output {file}", 2, "already exists"),
     ("sample-output-a-folder", "sample {saved} --output {dir}", 2, "already exists"),
     ("sample-output-read-only", "sample {saved} --output {ro}/s.txt", 1, "choose a place"),

@@ -114,3 +114,29 @@ def check_fits(config, task, available: int | None = None) -> Estimate:
         f"units over {estimate.steps:,} steps needs about {gib(estimate.total)} for a step, "
         f"and this machine has {gib(available)} available; {advice}"
     )
+
+
+def estimate_generation(samples: int, length: int, units: int, layers: int, vocab: int) -> int:
+    """Bytes that generating `samples` sequences of `length` characters at once needs: per
+    sample the states of every layer and their next values, the logits with their
+    probabilities, and every step's id (int32, in the loop's buffer and its copy) and character
+    (up to 4 bytes of UTF-8, as bytes and as a Python string)."""
+    per_sample = FLOAT * (4 * units * layers + 3 * max(vocab, 1)) + length * (2 * 4 + 2 * 4)
+    return samples * per_sample
+
+
+def check_generation_fits(
+    samples: int, length: int, units: int, layers: int, vocab: int, available: int | None = None
+) -> int:
+    """Refuses (a `UsageError`) a generation that cannot fit, naming the estimate and the
+    largest --num-samples that fits."""
+    needed = estimate_generation(samples, length, units, layers, vocab)
+    available = available_memory() if available is None else available
+    if available is None or needed <= available:
+        return needed
+    largest = available // max(estimate_generation(1, length, units, layers, vocab), 1)
+    raise UsageError(
+        f"--num-samples {samples:,} of {length:,} characters needs about {gib(needed)}, and "
+        f"this machine has {gib(available)} available; the largest --num-samples that fits is "
+        f"about {largest:,} (or lower --length)"
+    )
