@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             if line is None:
                 raise
             error = SeqrnnError(line)
-        from seqrnn.training.loop import Interrupted
+        from seqrnn.errors import Interrupted
 
         if isinstance(error, Interrupted):
             code = _fail(str(error), 130)

@@ -16,3 +16,11 @@ class UsageError(SeqrnnError, ValueError):
 class SeqrnnWarning(UserWarning):
     """Something the user should know that did not stop the work (the command line prints it as
     one line on stderr)."""
+
+
+class Interrupted(SeqrnnError):
+    """Training stopped by Ctrl-C after saving a checkpoint (exit code 130 on the CLI)."""
+
+
+class NonFinite(SeqrnnError):
+    """The loss or the gradient norm became NaN or infinite."""

@@ -29,6 +29,7 @@ import tensorflow as tf
 
 from seqrnn.errors import UsageError
 from seqrnn.layers import PhasedLSTM
+from seqrnn.models import recurrent_layers, state_shapes
 
 #: The longest sample one call may ask for.
 MAX_LENGTH = 100_000
@@ -96,18 +97,14 @@ class Generator(tf.Module):
                 "token at every step (the text and grammar tasks)"
             )
         self.embedding = next(x for x in model.layers if isinstance(x, keras.layers.Embedding))
-        self.recurrent = [x for x in model.layers if isinstance(x, keras.layers.RNN)]
+        self.recurrent = recurrent_layers(model)
         self.head = model.get_layer("logits")
         self.forbidden = tuple(int(i) for i in forbidden)
         self.compiled = bool(compiled)
         self.timed = isinstance(self.recurrent[0], PhasedLSTM)
-        self.counts = []
-        self.widths = []
-        for layer in self.recurrent:
-            size = layer.cell.state_size
-            size = list(size) if isinstance(size, (list, tuple)) else [size]
-            self.counts.append(len(size))
-            self.widths.extend(size)
+        shapes = state_shapes(model)
+        self.counts = [len(widths) for widths in shapes]
+        self.widths = [width for widths in shapes for width in widths]
 
     def initial_states(self, batch):
         return [tf.zeros([batch, w], self.head.compute_dtype) for w in self.widths]

@@ -54,6 +54,20 @@ def on_gpu() -> bool:
 # phases at t of a few thousand then carry float32's rounding (3e-5 on PyTorch).
 F64_TOL = {"tensorflow": 1e-12, "jax": 1e-6}.get(BACKEND, 1e-4)
 ROOT = Path(__file__).resolve().parents[1]
+#: The corpus the text tests read: ../shared/data beside the project (never copied into it).
+SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
+
+
+def shakespeare() -> Path:
+    """The shared corpus; a failure that says where it belongs when it is missing (a test that
+    skipped instead would pass a checkout without testing text at all)."""
+    if not SHAKESPEARE.is_file():
+        pytest.fail(
+            f"{SHAKESPEARE} is missing: the text tests read ../shared/data/tinyshakespeare.txt "
+            "beside the project (put the shared folder there)",
+            pytrace=False,
+        )
+    return SHAKESPEARE
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from typer.testing import CliRunner
 
 from cli.main import app, main
 from seqrnn.tasks import TASKS
 from seqrnn.tasks.downloads import DOWNLOADS
+from tests.conftest import shakespeare
 
 runner = CliRunner()
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "tinyshakespeare.txt"
 
 
 def test_tasks_one_line_each():
@@ -23,15 +20,14 @@ def test_tasks_one_line_each():
     assert all(len(line.split(maxsplit=1)[1]) > 20 for line in lines)
 
 
-@pytest.mark.skipif(not SHAKESPEARE.exists(), reason="../shared/data is not beside the project")
 def test_fetch_checks_the_sha256_and_keeps_a_good_copy(tmp_path, capsys):
-    origin = SHAKESPEARE.as_uri()  # a local mirror: tests never use the network
+    origin = shakespeare().as_uri()  # a local mirror: tests never use the network
     assert (
         main(["data", "fetch", "tinyshakespeare", "--dir", str(tmp_path), "--origin", origin]) == 0
     )
     target = tmp_path / "tinyshakespeare.txt"
     assert capsys.readouterr().out.strip() == str(target)
-    assert target.read_bytes() == SHAKESPEARE.read_bytes()
+    assert target.read_bytes() == shakespeare().read_bytes()
     # Fetching again finds the good copy and downloads nothing (the origin is now bogus).
     assert (
         main(

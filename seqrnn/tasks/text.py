@@ -185,7 +185,7 @@ class TextTask(Task):
         if self.mode == "chunks" and (len(ids) - 1) // self.num_chunks < 1:
             raise UsageError(
                 f"{self.path}: {len(ids)} training characters cannot make {self.num_chunks} "
-                "chunks; lower --num-chunks"
+                "chunks; lower the num_chunks setting"
             )
         if self.windows_per_pass(batch_size) == 0:
             raise UsageError(

@@ -1,7 +1,8 @@
 """Training: settings, the run folder and the distributed GradientTape loop."""
 
+from seqrnn.errors import Interrupted, NonFinite
 from seqrnn.training.config import OPTIMIZERS, STRATEGIES, TrainConfig
-from seqrnn.training.loop import Interrupted, NonFinite, Summary, Trainer, make_strategy, split_cpu
+from seqrnn.training.loop import Summary, Trainer, make_strategy, split_cpu
 from seqrnn.training.restore import LoadedRun, load_run
 from seqrnn.training.runs import RunFolder
 

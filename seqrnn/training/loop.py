@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seqrnn.errors import SeqrnnError
+from seqrnn.errors import Interrupted, NonFinite, SeqrnnError
 from seqrnn.plotting import render_curves
 from seqrnn.training.config import TrainConfig
 from seqrnn.training.runs import RunFolder
@@ -70,14 +70,6 @@ class _StopRequest:
         if self._owned:
             signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
             self._owned = False
-
-
-class Interrupted(SeqrnnError):
-    """Training stopped by Ctrl-C after saving a checkpoint."""
-
-
-class NonFinite(SeqrnnError):
-    """The loss or the gradient norm became NaN or infinite."""
 
 
 def split_cpu(count: int) -> None:

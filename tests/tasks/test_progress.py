@@ -3,16 +3,12 @@ untrained loss within a few hundred steps (trained with model.fit on the task's 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import keras
 import pytest
 
 from seqrnn.models import build_model
 from seqrnn.tasks import make_task
-from tests.conftest import BACKEND
-
-SHAKESPEARE = Path(__file__).resolve().parents[3] / "shared" / "data" / "tinyshakespeare.txt"
+from tests.conftest import BACKEND, shakespeare
 
 # task, settings, cell, units, batch size, steps, largest allowed ratio after / before
 CASES = [
@@ -40,9 +36,7 @@ CASES = [
 @pytest.mark.parametrize("name, settings, cell, units, batch, steps, ratio", CASES)
 def test_a_tiny_model_learns(name, settings, cell, units, batch, steps, ratio):
     if name == "text":
-        if not SHAKESPEARE.exists():
-            pytest.skip("../shared/data/tinyshakespeare.txt is not beside the project")
-        settings = {**settings, "path": SHAKESPEARE}
+        settings = {**settings, "path": shakespeare()}
     keras.utils.set_random_seed(0)
     task = make_task(name, **settings)
     model = build_model(task, cell, units=units, embedding_dim=16)

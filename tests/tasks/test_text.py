@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,8 +12,8 @@ from seqrnn.errors import UsageError
 from seqrnn.tasks import TextTask, smooth_loss, text_metrics
 from seqrnn.tasks.corpus import read_corpus
 from seqrnn.tasks.text import sequential_positions, sequential_windows
+from tests.conftest import shakespeare
 
-SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 # 40 distinct characters in a known order: windows can be read back as strings.
 ALPHABET = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
 
@@ -72,9 +71,8 @@ class TestCorpus:
         assert corpus.decode(corpus.ids) == ALPHABET * 10
         assert list(tmp_path.glob("*.ids")) == []  # nothing left behind on disk
 
-    @pytest.mark.skipif(not SHARED.exists(), reason="../shared/data is not beside the project")
     def test_tinyshakespeare(self):
-        corpus = read_corpus(SHARED / "tinyshakespeare.txt")
+        corpus = read_corpus(shakespeare())
         assert (corpus.vocab_size, len(corpus.ids)) == (65, 1_115_394)
 
 
@@ -229,3 +227,13 @@ def test_deterministic_given_the_seed(small_text, mode):
     assert windows(task, "train", 2, 30, seed=3) == windows(task, "train", 2, 30, seed=3)
     if mode != "sequential":  # sequential has no randomness at all
         assert windows(task, "train", 2, 30, seed=3) != windows(task, "train", 2, 30, seed=4)
+
+
+def test_a_missing_shared_corpus_fails_the_text_tests_saying_where_it_belongs(
+    monkeypatch, tmp_path
+):
+    import tests.conftest as conftest
+
+    monkeypatch.setattr(conftest, "SHAKESPEARE", tmp_path / "missing.txt")
+    with pytest.raises(pytest.fail.Exception, match=r"tinyshakespeare\.txt beside the project"):
+        conftest.shakespeare()

@@ -20,11 +20,10 @@ import seqrnn  # registers the layers for load_model
 from cli.main import app, main
 from seqrnn.tasks import TASKS
 from seqrnn.training import RunFolder, TrainConfig, Trainer
-from tests.conftest import ROOT
+from tests.conftest import ROOT, SHAKESPEARE, shakespeare
 
 pytestmark = pytest.mark.tf_only
 runner = CliRunner()
-SHAKESPEARE = ROOT.parent / "shared" / "data" / "tinyshakespeare.txt"
 TINY = ["--units", "8", "--embedding-dim", "4", "--batch-size", "8", "--log-every", "5"]
 TINY += ["--no-export"]
 
@@ -79,9 +78,7 @@ def test_training_compiles_loops_only_for_tasks_of_fixed_shapes(tmp_path, monkey
     if name == "frequency":
         cell = "phased"
     if name == "text":
-        if not SHAKESPEARE.exists():
-            pytest.skip("../shared/data is not beside the project")
-        settings = {"path": str(SHAKESPEARE), "seq_len": 64}
+        settings = {"path": str(shakespeare()), "seq_len": 64}
     from seqrnn.backend import tensorflow as tf_kernels
 
     decisions = []  # whether each traced fused loop was compiled
@@ -155,9 +152,7 @@ def test_every_token_weighs_the_same_whatever_the_length_of_its_batch(tmp_path):
 def test_every_task_trains_end_to_end(tmp_path, name):
     settings = {}
     if name == "text":
-        if not SHAKESPEARE.exists():
-            pytest.skip("../shared/data is not beside the project")
-        settings = {"path": str(SHAKESPEARE), "seq_len": 10}
+        settings = {"path": str(shakespeare()), "seq_len": 10}
     cell = "phased" if name == "frequency" else "gru"
     train_in_process(
         tmp_path / name,
