@@ -34,7 +34,6 @@ import numpy as np
 
 CELLS = ("vanilla", "lstm", "gru", "phased")
 #: units-wide blocks in each cell's kernels (the FLOP count of a step)
-GATES = {"vanilla": 1, "lstm": 4, "gru": 3, "phased": 4}
 KERAS_PEERS = {"vanilla": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "phased": "LSTM"}
 TORCH_PEERS = {"vanilla": "RNN", "lstm": "LSTM", "gru": "GRU"}
 SECTIONS = ("training", "fit", "seeds", "generation")
@@ -126,7 +125,9 @@ def training_flops(cell: str, config: BenchConfig) -> float:
         config.units,
         config.vocab_size,
     )
-    width = GATES[cell] * u
+    from seqrnn.models import CELLS
+
+    width = CELLS[cell].cell_class.num_gates * u
     forward = 2.0 * b * t * (e * width + u * width + u * v)
     return 3.0 * forward
 

@@ -42,9 +42,9 @@ BATCH = 2
 
 
 def layer_classes() -> dict[str, type]:
-    from seqrnn.layers import GRU, LSTM, PhasedLSTM, VanillaRNN
+    from seqrnn.models import CELLS
 
-    return {"vanilla": VanillaRNN, "lstm": LSTM, "gru": GRU, "phased": PhasedLSTM}
+    return dict(CELLS)
 
 
 #: Extra arguments of each layer in a check.

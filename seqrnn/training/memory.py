@@ -50,7 +50,9 @@ def estimate_step(config, task, split: str = "train") -> Estimate:
     per_token = FLOAT * (width + recurrent + head) + 3 * FLOAT  # + tokens, targets, weights
     passes = 2 if split == "train" else 1
     per_row = passes * per_token * steps + FLOAT * 3 * config.units * config.layers * 2
-    gates = {"vanilla": 1, "gru": 3}.get(config.cell, 4)
+    from seqrnn.models import CELLS
+
+    gates = CELLS[config.cell].cell_class.num_gates
     parameters = config.layers * gates * config.units * (2 * config.units + width + 1)
     parameters += task.num_classes * (config.units + 1) + max(task.vocab_size, 0) * width
     return Estimate(per_row=per_row, fixed=4 * FLOAT * parameters, rows=rows, steps=steps)
