@@ -17,27 +17,6 @@ class Backend(str, Enum):
     all = "all"
 
 
-HELP = """Measure seqrnn's layers against their peers, side by side, on each Keras backend.
-
-Each backend (--backend tensorflow, jax, torch, or all three) runs in a process of its own.
-Training (TensorFlow): tokens/s of seqrnn's own training step (embedding -> recurrent layer ->
-dense head, Adam, batch x seq-len tokens) for seqrnn's vanilla, LSTM, GRU and Phased LSTM layers,
-keras.layers.SimpleRNN, LSTM and GRU, and PyTorch's nn.RNN, LSTM and GRU called directly when
-torch is installed; with the fraction of the float32 matmul peak measured in the same process.
-Fit (every backend): the same layers as a Keras user trains them, model.compile() with Keras'
-defaults and train_on_batch, on float features of embedding-dim width. Seeds (TensorFlow): the
-seeds' vanilla RNN (100 units, 25 steps, batch 1, AdaGrad, clipping) against a plain NumPy
-min-char-rnn, in updates/s. Generation (TensorFlow): characters/s of an exported SavedModel's
-in-graph generate (1 and 64 samples) against a Python loop calling model.predict per character.
-Each figure is the median of --repeats calls after --warmup calls; peak resident memory is
-measured per row. A table goes to stdout; --json also writes every figure.
-
-Examples:
-seqrnn bench --backend all --sections fit --cells lstm,gru --json bench.json
-seqrnn bench --sections training --cells lstm --repeats 5
-"""
-
-
 def _names(text: str, valid: tuple[str, ...], what: str) -> tuple[str, ...]:
     from seqrnn.errors import UsageError
 
@@ -87,6 +66,26 @@ def bench(
         ),
     ] = None,
 ) -> int:
+    """Measure seqrnn's layers against their peers, side by side, on each Keras backend.
+
+    Each backend (--backend tensorflow, jax, torch, or all three) runs in a process of its own.
+    Training (TensorFlow): tokens/s of seqrnn's own training step (embedding -> recurrent layer
+    -> dense head, Adam, batch x seq-len tokens) for seqrnn's vanilla, LSTM, GRU and Phased LSTM
+    layers, keras.layers.SimpleRNN, LSTM and GRU, and PyTorch's nn.RNN, LSTM and GRU called
+    directly when torch is installed; with the fraction of the float32 matmul peak measured in
+    the same process. Fit (every backend): the same layers as a Keras user trains them,
+    model.compile() with Keras' defaults and train_on_batch, on float features of embedding-dim
+    width. Seeds (TensorFlow): the seeds' vanilla RNN (100 units, 25 steps, batch 1, AdaGrad,
+    clipping) against a plain NumPy min-char-rnn, in updates/s. Generation (TensorFlow):
+    characters/s of an exported SavedModel's in-graph generate (1 and 64 samples) against a
+    Python loop calling model.predict per character. Each figure is the median of --repeats
+    calls after --warmup calls; peak resident memory is measured per row. A table goes to
+    stdout; --json also writes every figure.
+
+    Examples:
+    seqrnn bench --backend all --sections fit --cells lstm,gru --json bench.json
+    seqrnn bench --sections training --cells lstm --repeats 5
+    """
     from seqrnn.bench import BACKENDS, CELLS, EVERY_BACKEND, SECTIONS, BenchConfig
     from seqrnn.errors import UsageError
 
@@ -147,9 +146,6 @@ def bench(
     if json_path is not None:
         json_path.write_text(json.dumps(to_json(config, results), indent=2), encoding="utf-8")
     return 0
-
-
-bench.__doc__ = HELP
 
 
 def _print_table(results, config) -> None:

@@ -7,20 +7,6 @@ from typing import Annotated
 
 import typer
 
-HELP = """Run one of the seeds' studies and write its report (Markdown and PNG plots).
-
-Studies: optimizers (seed 000; needs --data), gradcheck (seed 001), adder (seed 002), grammars
-(seed 003), palindrome (seed 004), frequency (the Phased LSTM paper). Every run trains with the
-ordinary training loop into OUT/runs/KEY; finished runs are skipped and interrupted ones resumed
-when the study is run again, so a long study can be stopped and continued. The report is
-OUT/report.md. --quick shrinks every grid and run to seconds (for tests; the figures are not
-results). --runs PATTERN runs (and reports) only part of a grid, e.g. --runs 'lstm-*'.
-
-Examples:
-seqrnn experiment frequency --runs '*-async'
-seqrnn experiment adder --quick --out /tmp/adder
-"""
-
 
 def experiment(
     name: Annotated[
@@ -55,6 +41,20 @@ def experiment(
         ),
     ] = None,
 ) -> int:
+    """Run one of the seeds' studies and write its report (Markdown and PNG plots).
+
+    Studies: optimizers (seed 000; needs --data), gradcheck (seed 001), adder (seed 002),
+    grammars (seed 003), palindrome (seed 004), frequency (the Phased LSTM paper). Every run
+    trains with the ordinary training loop into OUT/runs/KEY; finished runs are skipped and
+    interrupted ones resumed when the study is run again, so a long study can be stopped and
+    continued. The report is OUT/report.md. --quick shrinks every grid and run to seconds (for
+    tests; the figures are not results). --runs PATTERN runs (and reports) only part of a grid,
+    e.g. --runs 'lstm-*'.
+
+    Examples:
+    seqrnn experiment frequency --runs '*-async'
+    seqrnn experiment adder --quick --out /tmp/adder
+    """
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
@@ -98,6 +98,3 @@ def experiment(
         report = run_study(study, out, on_event, select=runs)
     typer.echo(str(report))
     return 0
-
-
-experiment.__doc__ = HELP

@@ -8,22 +8,6 @@ from typing import Annotated
 
 import typer
 
-HELP = """Check every gradient of every cell against centered finite differences (float64).
-
-A small model (one recurrent layer reading one-hot characters, a dense readout, softmax
-cross-entropy summed over the steps) is built for each cell; every element of every weight is
-moved by +-eps and +-2 eps (fourth-order centered differences). Per weight tensor, between the
-analytic gradient g and the numerical one n: ABS = max |g - n|; REL = max |g - n| /
-max(|g|, |n|, floor), the relative error with elements below the floor (1e-3) measured against
-it; REL_NORM = ||g - n|| / max(||g||, ||n||). A cell passes when ABS and REL are within --tol.
-The Phased LSTM's timestamps are drawn so that no finite difference crosses a kink of its gate.
-Exit code 0 when every cell passes, 1 otherwise.
-
-Examples:
-seqrnn gradcheck --cell phased --seq-lens 5,25
-seqrnn gradcheck --run runs/toy-lstm-20261122-101500 --elements 10
-"""
-
 
 def gradcheck(
     cell: Annotated[str, typer.Option(help="vanilla, lstm, gru, phased or all.")] = "all",
@@ -62,6 +46,21 @@ def gradcheck(
         ),
     ] = "fused",
 ) -> int:
+    """Check every gradient of every cell against centered finite differences (float64).
+
+    A small model (one recurrent layer reading one-hot characters, a dense readout, softmax
+    cross-entropy summed over the steps) is built for each cell; every element of every weight
+    is moved by +-eps and +-2 eps (fourth-order centered differences). Per weight tensor,
+    between the analytic gradient g and the numerical one n: ABS = max |g - n|; REL = max |g -
+    n| / max(|g|, |n|, floor), the relative error with elements below the floor (1e-3) measured
+    against it; REL_NORM = ||g - n|| / max(||g||, ||n||). A cell passes when ABS and REL are
+    within --tol. The Phased LSTM's timestamps are drawn so that no finite difference crosses a
+    kink of its gate. Exit code 0 when every cell passes, 1 otherwise.
+
+    Examples:
+    seqrnn gradcheck --cell phased --seq-lens 5,25
+    seqrnn gradcheck --run runs/toy-lstm-20261122-101500 --elements 10
+    """
     from seqrnn.errors import UsageError
     from seqrnn.gradcheck import PATHS, check_eps, layer_classes, parse_seq_lens
 
@@ -132,9 +131,6 @@ def gradcheck(
             json.dumps([_as_dict(r, tol) for r in results], indent=2), encoding="utf-8"
         )
     return 0 if all(r.passed(tol) for r in results) else 1
-
-
-gradcheck.__doc__ = HELP
 
 
 def _as_dict(result, tol: float) -> dict:
