@@ -199,6 +199,14 @@ CASES = [
     ("train-seq-len-too-long", "train text --data {text} --seq-len 5000", 2, "too few"),
     ("train-seq-len-zero", "train text --data {text} --seq-len 0", 2, "seq_len must be"),
     ("train-mode-unknown", "train text --data {text} --mode diagonal", 2, "mode must be one of"),
+    ("train-val-chars-word", "train text --data {text} --val-chars few", 2, "val_chars (or all)"),
+    (
+        "train-val-chars-tiny",
+        "train text --data {text} --val-chars 3",
+        2,
+        "must be an integer >= 26",
+    ),
+    ("train-val-chars-for-toy", "train toy --val-chars 100", 2, "belong to the text task"),
     # train: settings and numbers
     ("train-task-unknown", "train sorting", 2, "unknown task 'sorting'"),
     ("train-set-unknown-key", "train adder --set nosuchkey=1", 2, "train_digits=1..5"),

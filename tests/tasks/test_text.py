@@ -237,3 +237,16 @@ def test_a_missing_shared_corpus_fails_the_text_tests_saying_where_it_belongs(
     monkeypatch.setattr(conftest, "SHAKESPEARE", tmp_path / "missing.txt")
     with pytest.raises(pytest.fail.Exception, match=r"tinyshakespeare\.txt beside the project"):
         conftest.shakespeare()
+
+
+def test_validation_reads_at_most_val_chars_of_the_held_out_text(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_text("abcdefghij" * 1000)  # 10,000 characters, the last 1,000 held out
+    whole = TextTask(str(path), val_chars="all")
+    bounded = TextTask(str(path), val_chars=300)
+    assert len(whole.part("validation")) == 1000 and len(bounded.part("validation")) == 300
+    np.testing.assert_array_equal(bounded.part("test"), whole.part("test")[:300])
+    assert bounded.eval_batch_count("validation", 4) == len(
+        list(bounded.batches("validation", 4, 0))
+    )
+    assert len(bounded.part("train")) == len(whole.part("train"))
