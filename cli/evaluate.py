@@ -8,12 +8,18 @@ from typing import Annotated
 
 import typer
 
+from cli.settings import library_settings
+
+HeldOutSplit = library_settings().HeldOutSplit
+
 
 def evaluate(
     run: Annotated[
         Path, typer.Argument(metavar="RUN", help="A run folder written by seqrnn train.")
     ],
-    split: Annotated[str, typer.Option(help="test or validation.")] = "test",
+    split: Annotated[HeldOutSplit, typer.Option(help="The held-out split to evaluate.")] = (
+        HeldOutSplit.TEST
+    ),
     samples: Annotated[
         int, typer.Option(help="Sampled sequences for a grammar's valid fraction.")
     ] = 100,
@@ -28,13 +34,12 @@ def evaluate(
     """
     from seqrnn.errors import UsageError
 
-    if split not in ("test", "validation"):
-        raise UsageError(f"split must be test or validation, got {split!r}")
+    split = split.value
     if samples < 0:
         raise UsageError(f"samples must be >= 0, got {samples}")
     from seqrnn.generation import generator_for
+    from seqrnn.restore import load_run
     from seqrnn.training.evaluate import Evaluator
-    from seqrnn.training.restore import load_run
 
     loaded = load_run(run)
     task, model = loaded.task, loaded.model

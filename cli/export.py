@@ -118,7 +118,7 @@ def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples
 
     from seqrnn.errors import SeqrnnError, UsageError
     from seqrnn.export import read_marker
-    from seqrnn.generation import check_prime
+    from seqrnn.tasks.base import check_prime
 
     marker = read_marker(folder)
     if not marker.get("generates"):
@@ -127,9 +127,8 @@ def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples
             "serving_default signature"
         )
     prime = marker.get("default_prime", "") if prime is None else prime
-    check_prime(prime, marker["vocabulary"])
-    if marker["task"] == "text" and not prime:
-        raise UsageError("a text model needs a non-empty --prime to start from")
+    # (exports older than the needs_prime key: only text models had no start token)
+    check_prime(prime, marker["vocabulary"], marker.get("needs_prime", marker["task"] == "text"))
     try:
         loaded = tf.saved_model.load(str(folder))  # kept referenced while its signature runs
     except Exception as error:  # a truncated or foreign saved_model.pb: what TensorFlow says
@@ -156,26 +155,15 @@ def _sample_saved(folder, prime, length, temperatures, top_k, top_p, num_samples
 
 def _sample_run(run, prime, length, temperatures, top_k, top_p, num_samples, seed):
     from seqrnn.errors import UsageError
-    from seqrnn.generation import check_prime, generator_for, sample_texts
-    from seqrnn.training.restore import load_run
+    from seqrnn.generation import generator_for, sample_texts
+    from seqrnn.restore import load_run
 
     loaded = load_run(run)
     task = loaded.task
     generator = generator_for(loaded.model, task)
     if generator is None:
         raise UsageError(f"{run} trained a {task.name} model, which does not generate text")
-    if prime is not None:
-        check_prime(prime, task.vocabulary if task.name == "text" else task.alphabet)
-    if prime is None:
-        ids, prime = task.default_prime(), ""
-        if task.name == "text":
-            prime = task.decode(ids)
-    elif task.name == "text":
-        if not prime:
-            raise UsageError("a text model needs a non-empty --prime to start from")
-        ids = task.encode(prime)
-    else:
-        ids = list(task.default_prime()) + list(task.encode(prime)[1:-1])
+    ids, prime = task.prime_ids(prime)
     return [
         [
             prime + text

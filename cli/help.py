@@ -3,6 +3,7 @@ the examples of each command below its options."""
 
 from __future__ import annotations
 
+import enum
 import inspect
 
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
@@ -29,6 +30,8 @@ def _placeholder(param) -> str | None:
     annotation = getattr(annotation, "__args__", (annotation,))[0]  # list[X] -> X, repeatable
     if param.type_descriptor.is_path:
         return "PATH"
+    if isinstance(annotation, type) and issubclass(annotation, enum.Enum):
+        return "|".join(member.value for member in annotation)  # the choices, listed
     return _PLACEHOLDERS.get(annotation, "VALUE")
 
 

@@ -17,6 +17,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from cli.help import Command, Group, split_examples
 
@@ -30,6 +31,7 @@ app = typer.Typer(
 )
 
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+_running = {"command": ""}  # the command this process runs: its flags name the settings
 
 
 def _register_commands() -> None:
@@ -80,7 +82,7 @@ def root(
 
 
 def _fail(message: str, code: int) -> int:
-    _stderr.print(f"[bold red]seqrnn: error:[/] {message}", markup=True)
+    _stderr.print(f"[bold red]seqrnn: error:[/] {escape(message)}", markup=True)
     return code
 
 
@@ -139,6 +141,37 @@ def _describe_tensorflow_error(error: Exception) -> str | None:
     if isinstance(error, tf.errors.DataLossError):
         return f"a file is damaged ({message}); restore it or start again"
     return None
+
+
+def flag_for(setting: str, command: str) -> str:
+    """The flag that sets the library's `setting` in `command`: in `seqrnn train` a field of
+    TrainConfig is its own option, the text task's path is --data, and any other task setting
+    is --set KEY; elsewhere a setting is the option of its name."""
+    option = "--" + setting.replace("_", "-")
+    if command != "train":
+        return option
+    from cli.settings import library_settings
+    from cli.train import TEXT_OPTIONS
+
+    by_setting = {key: name for name, key in TEXT_OPTIONS.items()}
+    if setting in by_setting:
+        return "--" + by_setting[setting].replace("_", "-")
+    known = {item.name for item in library_settings().flag_fields()}
+    known |= {"out", "resume", "force", "export", "cpu_devices"}
+    return option if setting in known else f"--set {setting}"
+
+
+def with_flags(message: str, settings, command: str) -> str:
+    """`message` with each of the library's `settings` it names written as `command`'s flag."""
+    for setting in settings or ():
+        flag = flag_for(setting, command)
+        pattern = rf"(?<![\w\-=]){re.escape(setting)}(?![\w\-])"
+        message = re.sub(pattern, lambda match, flag=flag: flag, message)
+    return message
+
+
+def _command(args: list[str]) -> str:
+    return next((a for a in args if not a.startswith("-")), "")
 
 
 def _installed(package: str) -> bool:
@@ -206,7 +239,8 @@ def _show_warnings() -> None:
     def show(message, category, filename, lineno, file=None, line=None):
         # By name: importing seqrnn.errors would import seqrnn (Keras) for `seqrnn --help`.
         if any(c.__module__ == "seqrnn.errors" for c in category.__mro__):
-            _stderr.print(f"[bold yellow]seqrnn: warning:[/] {message}", markup=True)
+            text = with_flags(str(message), getattr(message, "settings", ()), _running["command"])
+            _stderr.print(f"[bold yellow]seqrnn: warning:[/] {escape(text)}", markup=True)
         else:
             shown(message, category, filename, lineno, file, line)
 
@@ -219,9 +253,10 @@ def main(argv: list[str] | None = None) -> int:
     choose_process_settings(os.environ)
     _show_warnings()
     debug = os.environ.get("SEQRNN_DEBUG", "") not in ("", "0")
+    args = sys.argv[1:] if argv is None else argv
+    _running["command"] = command = _command(args)
     if not debug:  # TensorFlow's C++ start-up chatter (no CUDA, CPU features) hides our output
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        args = sys.argv[1:] if argv is None else argv
         wants_help = any(a in ("--help", "-h", "--version") for a in args)
         if not wants_help and any(not a.startswith("-") for a in args) and _installed("tensorflow"):
             _import_tensorflow_quietly()  # every command uses TensorFlow (bench: where installed)
@@ -256,10 +291,13 @@ def main(argv: list[str] | None = None) -> int:
             error = SeqrnnError(line)
         from seqrnn.errors import Interrupted
 
+        message = with_flags(str(error), getattr(error, "settings", ()), command)
         if isinstance(error, Interrupted):
-            code = _fail(str(error), 130)
+            if error.run is not None:
+                message += f"; continue with seqrnn train --resume {error.run}"
+            code = _fail(message, 130)
         else:
-            code = _fail(str(error), 2 if isinstance(error, (UsageError, ValueError)) else 1)
+            code = _fail(message, 2 if isinstance(error, (UsageError, ValueError)) else 1)
     if __name__ == "__main__" or argv is None:
         sys.exit(code)
     return code

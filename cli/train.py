@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import enum
+import inspect
 import json
 import time
 from pathlib import Path
@@ -9,20 +12,18 @@ from typing import Annotated
 
 import typer
 
+from cli.settings import library_settings
+
 
 def _is_int(text: str) -> bool:
     return text.strip().lstrip("-").isdigit()
 
 
-def _task_settings(
-    task: str,
-    data: Path | None,
-    mode: str | None,
-    seq_len: int | None,
-    settings: list[str],
-    val_chars: str | None = None,
-) -> dict:
+def _task_settings(task: str, settings: list[str], values: dict) -> dict:
+    """The task's settings from --set KEY=VALUE (JSON values, ranges as low..high, else text)
+    and from the text task's own options (--data, --mode, --seq-len, --val-chars)."""
     from seqrnn.errors import UsageError
+    from seqrnn.tasks import task_settings
 
     out: dict = {}
     for item in settings:
@@ -37,113 +38,150 @@ def _task_settings(
             out[key.replace("-", "_")] = json.loads(value)
         except json.JSONDecodeError:
             out[key.replace("-", "_")] = value
-    if task == "text":
-        if data is None:
-            raise UsageError("the text task needs --data FILE (a UTF-8 text file)")
-        out.update(path=str(data))
-        if mode is not None:
-            out["mode"] = mode
-        if seq_len is not None:
-            out["seq_len"] = seq_len
-        if val_chars is not None:
-            out["val_chars"] = int(val_chars) if _is_int(val_chars) else val_chars
-    elif data is not None or mode is not None or seq_len is not None or val_chars is not None:
-        raise UsageError(
-            f"--data, --mode, --seq-len and --val-chars belong to the text task, not {task}"
-        )
+    given = {option: values[option] for option in TEXT_OPTIONS if values[option] is not None}
+    if given:
+        keys = {key for key, _, _ in task_settings(task)}
+        foreign = [option for option in given if TEXT_OPTIONS[option] not in keys]
+        if foreign:
+            flags = " and ".join("--" + option.replace("_", "-") for option in foreign)
+            raise UsageError(f"{flags} belong to the text task, not {task} (seqrnn tasks {task})")
+    for option, value in given.items():
+        value = _plain(value)
+        if option == "val_chars" and _is_int(value):
+            value = int(value)
+        out[TEXT_OPTIONS[option]] = str(value) if option == "data" else value
     return out
 
 
-def train(
-    task: Annotated[
-        str, typer.Argument(metavar="TASK", help="Task name (see seqrnn tasks).")
-    ] = "toy",
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FILE", help="Text file for the text task.", show_default="none, text needs it"
+#: Settings of the text task that `seqrnn train` takes as options of their own.
+TEXT_OPTIONS = {"data": "path", "mode": "mode", "seq_len": "seq_len", "val_chars": "val_chars"}
+
+
+def _options() -> list[inspect.Parameter]:
+    """The parameters of `train`: the task, the text task's options, --set, one option per
+    field of `TrainConfig` (its help and default), then what only the command line has."""
+    settings = library_settings()
+    fields = {item.name: item for item in dataclasses.fields(settings.TrainConfig)}
+    text = "the text task's (seqrnn tasks text)"
+
+    def option(name: str, annotation, default) -> inspect.Parameter:
+        return inspect.Parameter(name, KEYWORD, annotation=annotation, default=default)
+
+    params = [
+        option(
+            "task",
+            Annotated[str, typer.Argument(metavar="TASK", help=fields["task"].metadata["help"])],
+            fields["task"].default,
         ),
-    ] = None,
-    mode: Annotated[
-        str | None,
-        typer.Option(
-            help="Text windows: sequential, random or chunks.", show_default="sequential for text"
+        option(
+            "data",
+            Annotated[
+                Path | None,
+                typer.Option(
+                    metavar="FILE", help="The text task's UTF-8 text file.", show_default="none"
+                ),
+            ],
+            None,
         ),
-    ] = None,
-    seq_len: Annotated[
-        int | None, typer.Option(help="Text window length.", show_default="25 for text")
-    ] = None,
-    val_chars: Annotated[
-        str | None,
-        typer.Option(
-            metavar="N",
-            help="Characters of the held-out text a validation reads at most, or all.",
-            show_default="1000000 for text",
+        option(
+            "mode",
+            Annotated[
+                settings.TextMode | None,
+                typer.Option(help="How the text task cuts its windows.", show_default=text),
+            ],
+            None,
         ),
-    ] = None,
-    settings: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="KEY=VALUE",
-            help="A task setting, repeatable; ranges as low..high (seqrnn tasks NAME lists them).",
-            show_default="the task's",
+        option(
+            "seq_len",
+            Annotated[
+                int | None,
+                typer.Option(
+                    help="The text task's window length, in characters.", show_default=text
+                ),
+            ],
+            None,
         ),
-    ] = None,
-    cell: Annotated[str, typer.Option(help="vanilla, lstm, gru or phased.")] = "lstm",
-    units: Annotated[int, typer.Option(help="Units per recurrent layer.")] = 128,
-    layers: Annotated[int, typer.Option(help="Recurrent layers.")] = 1,
-    embedding_dim: Annotated[int, typer.Option(help="Embedding width.")] = 32,
-    dropout: Annotated[float, typer.Option(help="Dropout between layers.")] = 0.0,
-    chrono_init: Annotated[
-        int,
-        typer.Option(
-            help="Gated cells: chrono-initialise the gate biases for dependencies up to this "
-            "many steps (0 = off)."
+        option(
+            "val_chars",
+            Annotated[
+                str | None,
+                typer.Option(
+                    metavar="N",
+                    help="Characters of the held-out text a validation reads at most, or all.",
+                    show_default=text,
+                ),
+            ],
+            None,
         ),
-    ] = 0,
-    optimizer: Annotated[str, typer.Option(help="sgd, adagrad, adam or rmsprop.")] = "adam",
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 2e-3,
-    lr_decay: Annotated[float, typer.Option(help="Decay factor every --lr-decay-steps.")] = 1.0,
-    lr_decay_steps: Annotated[int, typer.Option(help="Steps per decay.")] = 1000,
-    clip_norm: Annotated[float, typer.Option(help="Global-norm clipping, 0 = off.")] = 5.0,
-    clip_value: Annotated[float, typer.Option(help="Element clipping to [-v, v], 0 = off.")] = 0.0,
-    batch_size: Annotated[int, typer.Option(help="Global batch size.")] = 32,
-    steps: Annotated[int, typer.Option(help="Training steps.")] = 1000,
-    seed: Annotated[int, typer.Option(help="Seed: same seed, same run.")] = 0,
-    strategy: Annotated[
-        str, typer.Option(help="auto, one, mirrored or multiworker (TF_CONFIG).")
-    ] = "auto",
-    cpu_devices: Annotated[
-        int, typer.Option(help="Split the CPU into this many logical devices (for mirrored).")
-    ] = 1,
-    log_every: Annotated[int, typer.Option(help="Steps between metrics rows.")] = 10,
-    eval_every: Annotated[int, typer.Option(help="Steps between validations.")] = 200,
-    checkpoint_every: Annotated[int, typer.Option(help="Steps between checkpoints.")] = 200,
-    sample_every: Annotated[
-        int, typer.Option(help="Steps between samples (text and grammar tasks).")
-    ] = 200,
-    sample_length: Annotated[int, typer.Option(help="Characters per text sample.")] = 200,
-    temperature: Annotated[
-        float, typer.Option(help="Temperature of the samples (0 = greedy).")
-    ] = 1.0,
-    out: Annotated[
-        Path | None,
-        typer.Option(metavar="DIR", help="Run folder.", show_default="runs/<task>-<cell>-<time>"),
-    ] = None,
-    resume: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="RUN",
-            help="Continue this run folder exactly where it stopped.",
-            show_default="none",
+        option(
+            "settings",
+            Annotated[
+                list[str] | None,
+                typer.Option(
+                    "--set",
+                    metavar="KEY=VALUE",
+                    help="A task setting, repeatable; ranges as low..high (seqrnn tasks NAME "
+                    "lists them).",
+                    show_default="the task's",
+                ),
+            ],
+            None,
         ),
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Replace an existing run folder.")] = False,
-    export: Annotated[
-        bool, typer.Option(help="Export the model to saved_models/<run name> at the end.")
-    ] = True,
-) -> None:
+    ]
+    for item in settings.flag_fields():
+        params.append(
+            option(
+                item.name,
+                Annotated[settings.field_type(item), typer.Option(help=item.metadata["help"])],
+                item.default,
+            )
+        )
+    return [
+        *params,
+        option(
+            "cpu_devices",
+            Annotated[
+                int,
+                typer.Option(help="Split the CPU into this many logical devices (for mirrored)."),
+            ],
+            1,
+        ),
+        option(
+            "out",
+            Annotated[
+                Path | None,
+                typer.Option(
+                    metavar="DIR", help="Run folder.", show_default="runs/<task>-<cell>-<time>"
+                ),
+            ],
+            None,
+        ),
+        option(
+            "resume",
+            Annotated[
+                Path | None,
+                typer.Option(
+                    metavar="RUN",
+                    help="Continue this run folder exactly where it stopped.",
+                    show_default="none",
+                ),
+            ],
+            None,
+        ),
+        option(
+            "force", Annotated[bool, typer.Option(help="Replace an existing run folder.")], False
+        ),
+        option(
+            "export",
+            Annotated[
+                bool, typer.Option(help="Export the model to saved_models/<run name> at the end.")
+            ],
+            True,
+        ),
+    ]
+
+
+def train(**values) -> None:
     """Train a recurrent model on a task into a run folder.
 
     The folder gets config.json, checkpoints/, metrics.csv, samples.txt, tensorboard/ and
@@ -157,9 +195,10 @@ def train(
     seqrnn train --resume runs/toy-lstm-20261122-101500
     """
     from seqrnn.errors import UsageError
-    from seqrnn.training.config import TrainConfig
+    from seqrnn.settings import TrainConfig, flag_fields
     from seqrnn.training.runs import RunFolder
 
+    resume, force, cpu_devices = values["resume"], values["force"], values["cpu_devices"]
     if resume is not None:
         if force:
             raise UsageError("--resume continues a run and --force replaces one; pass one")
@@ -169,50 +208,35 @@ def train(
         config = TrainConfig.load(run.config)
     else:
         config = TrainConfig(
-            task=task,
-            task_settings=_task_settings(task, data, mode, seq_len, settings or [], val_chars),
-            cell=cell,
-            units=units,
-            layers=layers,
-            embedding_dim=embedding_dim,
-            dropout=dropout,
-            chrono_init=chrono_init,
-            optimizer=optimizer,
-            lr=lr,
-            lr_decay=lr_decay,
-            lr_decay_steps=lr_decay_steps,
-            clip_norm=clip_norm,
-            clip_value=clip_value,
-            batch_size=batch_size,
-            steps=steps,
-            seed=seed,
-            strategy=strategy,
-            log_every=log_every,
-            eval_every=eval_every,
-            checkpoint_every=checkpoint_every,
-            sample_every=sample_every,
-            sample_length=sample_length,
-            temperature=temperature,
+            task=values["task"],
+            task_settings=_task_settings(values["task"], values["settings"] or [], values),
+            **{item.name: _plain(values[item.name]) for item in flag_fields()},
         )
         if cpu_devices < 1:
             raise UsageError(f"cpu-devices must be an integer >= 1, got {cpu_devices}")
-    from seqrnn.models import CELLS
-
-    if config.cell not in CELLS:
-        raise UsageError(f"unknown cell {config.cell!r}; choose one of {', '.join(CELLS)}")
     task_object = _make_task(config)  # checks data before any work
     from seqrnn.training.memory import check_fits
 
     check_fits(config, task_object)  # a batch that cannot fit is refused before any allocation
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    out = resume or out or Path("runs") / f"{config.task}-{config.cell}-{stamp}"
+    out = resume or values["out"] or Path("runs") / f"{config.task}-{config.cell}-{stamp}"
     run = RunFolder.open(out, resume=resume is not None, force=force)
     try:
         _run(config, run, resume is not None, cpu_devices, task_object)
     finally:
         run.unlock()
-    if export:
+    if values["export"]:
         _export(run.path, replace=force or resume is not None)
+
+
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+train.__signature__ = inspect.Signature(_options())  # type: ignore[attr-defined]
+train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}
+
+
+def _plain(value):
+    """An option's value as the library takes it: an enum member as its string."""
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _make_task(config):
@@ -228,14 +252,13 @@ def _make_task(config):
 
     from seqrnn.tasks import make_task
 
-    if config.task != "text":
-        return make_task(config.task, **config.task_settings)
-    # Two passes over the file (its characters, then their ids): a percentage, not bytes.
+    # A task that reads a corpus tells how it goes (the text task reads its file twice: its
+    # characters, then their ids): a percentage, not bytes.
     columns = (TextColumn("reading {task.description}"), BarColumn(), TaskProgressColumn())
     progress = Progress(
         *columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True
     )
-    bar = progress.add_task(str(config.task_settings.get("path")), total=None)
+    bar = progress.add_task(str(config.task_settings.get("path", config.task)), total=None)
 
     def advance(done: int, total: int) -> None:  # shown once the file is found good to read
         progress.start()
@@ -262,85 +285,93 @@ def _export(path: Path, replace: bool) -> None:
     typer.echo(f"exported to {target}", err=True)
 
 
-def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+class _Screen:
+    """What a training run shows on stderr: a line about the run, the step bar with the latest
+    metrics, a bar for each validation, and the samples."""
 
+    def __init__(self, config, task) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.config = config
+        self.console = Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("{task.description} {task.completed}/{task.total}"),
+            BarColumn(bar_width=12),
+            TextColumn("{task.fields[info]}"),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.bar = self.validation = None
+        self.last_val: dict = {}
+        self.passes = task.batches_per_pass(config.batch_size)
+        self.labels = {f"val_{key}": label for key, label in task.shown_metrics.items()}
+
+    def __call__(self, kind: str, data: dict) -> None:
+        if kind == "validate":
+            self.validate(data)
+        elif kind == "start":
+            self.start(data)
+        elif kind == "sample":
+            self.progress.console.print(f"[dim]sample at step {data['step']}:[/dim]")
+            self.progress.console.print(data["text"], markup=False, highlight=False)
+        elif kind == "log" and self.bar is not None:
+            self.progress.update(self.bar, completed=data["step"], info=self.info(data))
+
+    def start(self, data: dict) -> None:
+        config = self.config
+        vocabulary = f"vocabulary {data['vocab_size']}, " if data.get("vocab_size") else ""
+        self.console.print(
+            f"{config.task}, {config.cell}: {vocabulary}{data['parameters']:,} parameters, "
+            f"training into {data['run']}",
+            highlight=False,
+        )
+        self.bar = self.progress.add_task(
+            "step", total=data["steps"], completed=data["step"], info=""
+        )
+        self.progress.start()
+
+    def validate(self, data: dict) -> None:
+        if self.validation is None:
+            self.validation = self.progress.add_task("validation", total=data["total"], info="")
+        self.progress.update(
+            self.validation,
+            completed=data["done"],
+            total=data["total"],
+            info=f"of step {data['step']}",
+            visible=data["done"] < data["total"],
+        )
+
+    def info(self, row: dict) -> str:
+        """The step bar's text: epoch, losses, gradient norm, speed, the latest validation."""
+        info = f"ep {(row['step'] - 1) // self.passes + 1} " if self.passes else ""
+        info += (
+            f"loss {float(row['loss']):.3f} smooth {float(row['smooth_loss']):.2f} "
+            f"|g| {float(row['grad_norm']):.2f}"
+        )
+        if row.get("tokens_per_s"):
+            info += f" {float(row['tokens_per_s']) / 1000:.1f}k tok/s"
+        if row.get("val_loss"):
+            self.last_val.update((k, v) for k, v in row.items() if k.startswith("val_"))
+        if self.last_val:
+            info += f" val {float(self.last_val['val_loss']):.3f}"
+            for key, label in self.labels.items():
+                if self.last_val.get(key):
+                    info += f" {label} {float(self.last_val[key]):.0%}"
+        return info
+
+
+def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
     from seqrnn.training.loop import Trainer, split_cpu
 
     if cpu_devices > 1:
         split_cpu(cpu_devices)
-    console = Console(stderr=True)
-    progress = Progress(
-        TextColumn("{task.description} {task.completed}/{task.total}"),
-        BarColumn(bar_width=12),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-        console=console,
-        transient=False,
-    )
-    bar = None
-    validation = None
-    last_val: dict = {}
-
-    passes = task.windows_per_pass(config.batch_size) if task.name == "text" else 0
-
-    def on_event(kind: str, data: dict) -> None:
-        nonlocal bar, validation
-        if kind == "validate":
-            if validation is None:
-                validation = progress.add_task("validation", total=data["total"], info="")
-            done = data["done"] >= data["total"]
-            progress.update(
-                validation,
-                completed=data["done"],
-                total=data["total"],
-                info=f"of step {data['step']}",
-                visible=not done,
-            )
-            return
-        if kind == "start":
-            vocabulary = f"vocabulary {data['vocab_size']}, " if data.get("vocab_size") else ""
-            console.print(
-                f"{config.task}, {config.cell}: {vocabulary}{data['parameters']:,} parameters, "
-                f"training into {data['run']}",
-                highlight=False,
-            )
-            bar = progress.add_task("step", total=data["steps"], completed=data["step"], info="")
-            progress.start()
-        elif kind == "sample":
-            progress.console.print(f"[dim]sample at step {data['step']}:[/dim]")
-            progress.console.print(data["text"], markup=False, highlight=False)
-        elif kind == "log" and bar is not None:
-            info = ""
-            if passes:
-                info += f"ep {(data['step'] - 1) // passes + 1} "
-            info += (
-                f"loss {float(data['loss']):.3f} smooth {float(data['smooth_loss']):.2f} "
-                f"|g| {float(data['grad_norm']):.2f}"
-            )
-            if data.get("tokens_per_s"):
-                info += f" {float(data['tokens_per_s']) / 1000:.1f}k tok/s"
-            if data.get("val_loss"):
-                last_val.update(
-                    (key, value) for key, value in data.items() if key.startswith("val_")
-                )
-            if last_val:
-                info += f" val {float(last_val['val_loss']):.3f}"
-                for key, label in (("val_exact_match", "exact"), ("val_valid", "valid")):
-                    if last_val.get(key):
-                        info += f" {label} {float(last_val[key]):.0%}"
-            progress.update(bar, completed=data["step"], info=info)
-
+    screen = _Screen(config, task)
     try:
-        summary = Trainer(config, run, resume=resume, on_event=on_event, task=task).train()
+        summary = Trainer(config, run, resume=resume, on_event=screen, task=task).train()
     finally:
-        progress.stop()
+        screen.progress.stop()
     result = {
         "run": str(run.path),
         "step": summary.step,

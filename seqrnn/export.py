@@ -30,24 +30,32 @@ from pathlib import Path
 from typing import Any
 
 from seqrnn.errors import SeqrnnError, UsageError
-from seqrnn.generation import MAX_LENGTH, generates, generator_for
+from seqrnn.generation import MAX_LENGTH, generator_for
 
 #: What identifies a seqrnn SavedModel: this file inside its assets.
 MARKER = "seqrnn.json"
 
 
-def _generation_signatures(archive, model, task, vocabulary: list[str]) -> None:
-    import tensorflow as tf
+class ServingKit:
+    """What a task's `serving` signature is built from: the model, its generator (None when
+    the model does not generate), the token names as a string tensor, and in-graph helpers."""
 
-    generator = generator_for(model, task)
-    grammar = hasattr(task, "end_id")
-    stop = task.end_id if grammar else -1
-    vocab = tf.constant(vocabulary)
-    special = 3 if grammar else 0  # a grammar's <pad>, <start>, <end> are not characters
+    def __init__(self, model, task) -> None:
+        import tensorflow as tf
 
-    def encode(prime):
+        self.model, self.task = model, task
+        self.generator = generator_for(model, task)
+        self.vocabulary = tf.constant(task.token_names())
+
+    def encode(self, prime):
+        """The ids a sample of `prime` (a string tensor) starts from: the task's prefix, then
+        one id per Unicode character; a character outside the vocabulary is an error naming it
+        (InvalidArgumentError), never dropped or replaced."""
+        import tensorflow as tf
+
+        special = self.task.special_tokens  # a grammar's <pad>, <start>, <end> are no characters
         chars = tf.strings.unicode_split(prime, "UTF-8")
-        matches = tf.equal(chars[:, None], vocab[None, special:])
+        matches = tf.equal(chars[:, None], self.vocabulary[None, special:])
         known = tf.reduce_any(matches, axis=1)
         unknown = tf.boolean_mask(chars, tf.logical_not(known))
         check = tf.debugging.Assert(
@@ -60,16 +68,35 @@ def _generation_signatures(archive, model, task, vocabulary: list[str]) -> None:
         )
         with tf.control_dependencies([check]):
             ids = tf.argmax(tf.cast(matches, tf.int32), axis=1, output_type=tf.int32) + special
-        if grammar:
-            ids = tf.concat([[task.default_prime()[0]], ids], axis=0)
-        return ids
+        prefix = self.task.prime_prefix()
+        return tf.concat([tf.constant(prefix, tf.int32), ids], axis=0) if prefix else ids
 
-    def decode(ids, lengths):
+    def decode(self, ids, lengths):
+        """Rows of ids (each `lengths` long) as strings."""
+        import tensorflow as tf
+
         rows = tf.RaggedTensor.from_tensor(ids, lengths=lengths)
-        return tf.strings.reduce_join(tf.gather(vocab, rows), axis=1)
+        return tf.strings.reduce_join(tf.gather(self.vocabulary, rows), axis=1)
+
+    @staticmethod
+    def digits(text):
+        """The digits 0-9 of a string tensor as int32; an error for anything else."""
+        import tensorflow as tf
+
+        chars = tf.strings.unicode_split(text, "UTF-8")
+        ok = tf.reduce_all(tf.strings.regex_full_match(chars, "[0-9]")) & (tf.size(chars) > 0)
+        check = tf.debugging.Assert(ok, ["expected digits 0-9, got:", text])
+        with tf.control_dependencies([check]):
+            return tf.strings.to_number(chars, tf.int32)
+
+
+def _generation_signatures(archive, kit: ServingKit) -> None:
+    import tensorflow as tf
+
+    generator, stop = kit.generator, kit.task.stop_id
 
     def generate(prime, length, temperature, top_k, top_p, seed, num_samples):
-        ids = encode(prime)
+        ids = kit.encode(prime)
         checks = [
             tf.debugging.assert_greater(tf.size(ids), 0, message="the prime must not be empty"),
             tf.debugging.assert_less_equal(
@@ -86,7 +113,7 @@ def _generation_signatures(archive, model, task, vocabulary: list[str]) -> None:
             out, lengths = generator.generate_ids(
                 ids, length, temperature, top_k, top_p, seed, num_samples, stop
             )
-        return {"samples": decode(out, lengths)}
+        return {"samples": kit.decode(out, lengths)}
 
     archive.add_endpoint(
         "generate",
@@ -119,95 +146,6 @@ def _generation_signatures(archive, model, task, vocabulary: list[str]) -> None:
         ],
     )
 
-    if grammar:
-
-        def serve(temperature, seed):
-            out, lengths = generator.generate_ids(
-                tf.constant(task.default_prime()),
-                tf.constant(task.max_length + 1),
-                temperature,
-                tf.constant(0),
-                tf.constant(1.0),
-                seed,
-                tf.constant(1),
-                stop,
-            )
-            return {"sample": decode(out, lengths)[0]}
-
-        signature = [
-            tf.TensorSpec([], tf.float32, name="temperature"),
-            tf.TensorSpec([2], tf.int64, name="seed"),
-        ]
-    else:
-
-        def serve(text):
-            ids = encode(text)
-            logits, _ = generator.run_prime(ids, 1)
-            return {"characters": vocab, "probabilities": tf.nn.softmax(logits[0])}
-
-        signature = [tf.TensorSpec([], tf.string, name="text")]
-    archive.add_endpoint("serving_default", serve, input_signature=signature)
-
-
-def _digits(text):
-    import tensorflow as tf
-
-    chars = tf.strings.unicode_split(text, "UTF-8")
-    ok = tf.reduce_all(tf.strings.regex_full_match(chars, "[0-9]")) & (tf.size(chars) > 0)
-    check = tf.debugging.Assert(ok, ["expected digits 0-9, got:", text])
-    with tf.control_dependencies([check]):
-        return tf.strings.to_number(chars, tf.int32)
-
-
-def _task_signature(archive, model, task) -> None:
-    import tensorflow as tf
-
-    if task.name == "adder":
-
-        def serve(text):
-            parts = tf.strings.split(text, "+")
-            check = tf.debugging.Assert(tf.size(parts) == 2, ["expected a+b, got:", text])
-            with tf.control_dependencies([check]):
-                a, b = tf.reverse(_digits(parts[0]), [0]), tf.reverse(_digits(parts[1]), [0])
-            steps = tf.maximum(tf.size(a), tf.size(b)) + 1
-            pairs = tf.stack(
-                [tf.pad(a, [[0, steps - tf.size(a)]]), tf.pad(b, [[0, steps - tf.size(b)]])], 1
-            )
-            digits = tf.argmax(model({"digits": pairs[None]})[0], -1, output_type=tf.int32)
-            text_out = tf.strings.reduce_join(tf.strings.as_string(tf.reverse(digits, [0])))
-            stripped = tf.strings.regex_replace(text_out, "^0+", "")
-            return {"sum": tf.where(stripped == "", "0", stripped)}
-
-        signature = [tf.TensorSpec([], tf.string, name="text")]
-    elif task.name == "palindrome":
-
-        def serve(text):
-            logits = model({"tokens": _digits(text)[None]})[0]
-            return {
-                "digit": tf.strings.as_string(tf.argmax(logits, output_type=tf.int32)),
-                "probabilities": tf.nn.softmax(logits),
-            }
-
-        signature = [tf.TensorSpec([], tf.string, name="text")]
-    else:
-
-        def serve(values, times, mask):
-            logits = model({"values": values, "times": times, "mask": mask})
-            return {"probabilities": tf.nn.softmax(logits)}
-
-        signature = [
-            tf.TensorSpec([None, None, 1], tf.float32, name="values"),
-            tf.TensorSpec([None, None], tf.float64, name="times"),
-            tf.TensorSpec([None, None], tf.bool, name="mask"),
-        ]
-    archive.add_endpoint("serving_default", serve, input_signature=signature)
-
-
-def task_vocabulary(task) -> list[str]:
-    """The strings a task's token ids stand for (digits for the numeric tasks)."""
-    vocabulary = getattr(task, "vocabulary", None)
-    return list(vocabulary) if vocabulary is not None else [str(d) for d in range(10)]
-
 
 def build_archive(model, task):
     """A `keras.export.ExportArchive` of `model` with the signatures its task calls for."""
@@ -215,25 +153,32 @@ def build_archive(model, task):
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    if generates(task):
-        _generation_signatures(archive, model, task, task_vocabulary(task))
-    else:
-        _task_signature(archive, model, task)
+    kit = ServingKit(model, task)
+    if kit.generator is not None:
+        _generation_signatures(archive, kit)
+    serve, signature = task.serving(kit)
+    archive.add_endpoint("serving_default", serve, input_signature=signature)
     return archive
 
 
 def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> Path:
     """Exports the model of `run` (its latest checkpoint) to the SavedModel folder `out`."""
-    from seqrnn.training.restore import load_run
+    from seqrnn.restore import load_run
 
     out = Path(out)
     if out.exists() and not out.is_dir():  # never replaced, even with force
-        raise UsageError(f"{out} is a file, not a folder; choose another --out for the SavedModel")
+        raise UsageError(
+            f"{out} is a file, not a folder; choose another out folder for the SavedModel", "out"
+        )
     if out.exists() and any(out.iterdir()) and not force:
-        raise UsageError(f"{out} already exists; pass --force to replace it or choose --out")
+        raise UsageError(
+            f"{out} already exists; pass force to replace it or choose another out",
+            "force",
+            "out",
+        )
     loaded = load_run(run)
     model, task = loaded.model, loaded.task
-    vocabulary = task_vocabulary(task)
+    vocabulary = task.token_names()
     archive = build_archive(model, task)
     # Written next to the target and moved in place: a failure leaves what was there intact.
     staging = Path(
@@ -246,14 +191,12 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = Fal
         assets.mkdir(exist_ok=True)
         (assets / "vocabulary.json").write_text(json.dumps(vocabulary), encoding="utf-8")
         (assets / "config.json").write_text(loaded.folder.config.read_text(encoding="utf-8"))
-        prime = ""
-        if task.name == "text":  # a text model needs a prime: the first held-out character
-            prime = task.decode(task.default_prime())
         marker = {
             "task": task.name,
-            "default_prime": prime,
+            "default_prime": task.default_prime_text(),
+            "needs_prime": not task.prime_prefix(),  # nothing to start from without one
             "step": loaded.step,
-            "generates": generates(task),
+            "generates": task.generates,
             "max_length": MAX_LENGTH,
         }
         (assets / MARKER).write_text(json.dumps(marker), encoding="utf-8")

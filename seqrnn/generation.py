@@ -228,28 +228,12 @@ class Generator(tf.Module):
         )
 
 
-def generates(task) -> bool:
-    """Whether a task's models generate text: they read tokens and predict every next one."""
-    return task.input_kind == "tokens" and task.per_step
-
-
 def generator_for(model: keras.Model, task, compiled: bool = True) -> Generator | None:
-    """The generator of a task's model (grammars never draw padding or start), or None."""
-    if not generates(task):
+    """The generator of a task's model (grammars never draw padding or start), or None when
+    the task's models do not generate."""
+    if not task.generates:
         return None
-    return Generator(model, getattr(task, "forbidden_ids", ()), compiled=compiled)
-
-
-def check_prime(prime: str, characters) -> None:
-    """A `UsageError` naming the characters of `prime` that are not among `characters` (a
-    model's vocabulary or a grammar's alphabet); the same words for a run and a SavedModel."""
-    known = set(characters)
-    unknown = sorted({c for c in prime if c not in known})
-    if unknown:
-        raise UsageError(
-            f"the prime holds characters outside the model's vocabulary: {''.join(unknown)!r}; "
-            "use only characters of the training text"
-        )
+    return Generator(model, task.forbidden_ids, compiled=compiled)
 
 
 def check_sampling(
@@ -257,15 +241,17 @@ def check_sampling(
 ) -> None:
     """Refuses sampling settings outside their ranges, naming the setting and the range."""
     if not 0 <= length <= MAX_LENGTH:
-        raise UsageError(f"length must lie in 0..{MAX_LENGTH}, got {length}")
+        raise UsageError(f"length must lie in 0..{MAX_LENGTH}, got {length}", "length")
     if not temperature >= 0:
-        raise UsageError(f"temperature must be >= 0 (0 is greedy), got {temperature}")
+        raise UsageError(
+            f"temperature must be >= 0 (0 is greedy), got {temperature}", "temperature"
+        )
     if top_k < 0:
-        raise UsageError(f"top-k must be >= 0 (0 keeps every token), got {top_k}")
+        raise UsageError(f"top_k must be >= 0 (0 keeps every token), got {top_k}", "top_k")
     if not 0 < top_p <= 1:
-        raise UsageError(f"top-p must lie in (0, 1] (1 keeps every token), got {top_p}")
+        raise UsageError(f"top_p must lie in (0, 1] (1 keeps every token), got {top_p}", "top_p")
     if num_samples < 1:
-        raise UsageError(f"num-samples must be >= 1, got {num_samples}")
+        raise UsageError(f"num_samples must be >= 1, got {num_samples}", "num_samples")
 
 
 def sample_texts(
@@ -281,7 +267,7 @@ def sample_texts(
 ) -> list[str]:
     """Decoded samples of `task` (text or grammar): the prime is not repeated in the output."""
     check_sampling(length, temperature, top_k, top_p, num_samples)
-    stop = getattr(task, "end_id", -1)
+    stop = task.stop_id
     ids, lengths = generator.generate(
         tf.constant(prime_ids, tf.int32),
         tf.constant(length, tf.int32),

@@ -127,7 +127,7 @@ def kink_safe_times(layer, steps: int, eps: float, rng: np.random.Generator, tri
             kinks = np.stack([phi, np.abs(phi - r_on / 2), np.abs(phi - r_on), 1 - phi])
             return t, float(kinks.min())
     raise UsageError(
-        f"no timestamps keep every gate off its kinks at eps {eps}; use a smaller --eps"
+        f"no timestamps keep every gate off its kinks at eps {eps}; use a smaller eps", "eps"
     )
 
 
@@ -285,7 +285,8 @@ def check_run(
     import keras
     import tensorflow as tf
 
-    from seqrnn.training.restore import build_run_model, load_run
+    from seqrnn.models import build_run_model
+    from seqrnn.restore import load_run
 
     loaded = load_run(path)
     config, task = loaded.config, loaded.task

@@ -14,13 +14,15 @@ from keras import ops
 
 from seqrnn.errors import UsageError
 from seqrnn.layers import GRU, LSTM, PhasedLSTM, VanillaRNN
+from seqrnn.settings import Cell
 from seqrnn.tasks.base import Task
 
+#: The layer of each cell name (`seqrnn.settings.Cell`, the names the settings offer).
 CELLS: dict[str, type[keras.layers.RNN]] = {
-    "vanilla": VanillaRNN,
-    "lstm": LSTM,
-    "gru": GRU,
-    "phased": PhasedLSTM,
+    Cell.VANILLA.value: VanillaRNN,
+    Cell.LSTM.value: LSTM,
+    Cell.GRU.value: GRU,
+    Cell.PHASED.value: PhasedLSTM,
 }
 
 
@@ -160,7 +162,7 @@ def build_model(
         times = StepTimes()(h)
     elif layer_class is not PhasedLSTM and times is not None:
         # Cells without a time gate read scaled time features beside the values.
-        features = TimeFeatures(getattr(task, "time_features", "elapsed+gap"))(times)
+        features = TimeFeatures(task.time_features)(times)
         h = keras.layers.Concatenate()([h, features])
     # Batches whose shapes change from step to step (padded sentences, sums) would compile the
     # fused loops with XLA once per shape: the layers run plain graph loops for them.
@@ -227,3 +229,18 @@ def with_states(model: keras.Model) -> keras.Model:
             h = layer(h)
     logits = model.get_layer("logits")(h)
     return keras.Model(inputs, [logits, *finals])
+
+
+def build_run_model(config, task: Task, **overrides: Any):
+    """The model a run's `config` (a `TrainConfig`) describes; `overrides` replace arguments
+    of `build_model` (dropout, say)."""
+    arguments = {
+        "units": config.units,
+        "num_layers": config.layers,
+        "embedding_dim": config.embedding_dim,
+        "dropout": config.dropout,
+        "seed": config.seed,
+        **({"chrono_init": config.chrono_init} if config.chrono_init else {}),
+        **overrides,
+    }
+    return build_model(task, config.cell, **arguments)

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from cli.main import app, main
 from seqrnn import experiments
-from seqrnn.experiments import STUDIES, Frequency, Outcome, make_study, run_study
+from seqrnn.experiments import STUDIES, Frequency, Outcome, framework, make_study, run_study
 
 pytestmark = pytest.mark.tf_only
 
@@ -46,13 +46,13 @@ def test_a_second_run_skips_finished_runs_and_resumes_an_unmeasured_one(tmp_path
     key = study.specs()[0].key
     (tmp_path / "runs" / key / "result.json").unlink()  # as if stopped before measuring
     trained = []
-    original = experiments._train
+    original = framework._train
 
     def spy(config, path, steps, on_event):
         trained.append(path.name)
         original(config, path, steps, on_event)
 
-    monkeypatch.setattr(experiments, "_train", spy)
+    monkeypatch.setattr(framework, "_train", spy)
     second = run_study(study, tmp_path).read_text()
     assert trained == [key]  # only the unmeasured run, resumed from its checkpoint
     assert second == first
@@ -88,7 +88,7 @@ def test_a_run_whose_settings_changed_is_set_aside_and_trained_again(tmp_path, m
     assert json.loads((run / "result.json").read_text())["by_step"]
 
     # a config.json written before a setting existed holds its default: still the same run
-    from seqrnn.training.config import TrainConfig
+    from seqrnn.settings import TrainConfig
 
     defaults = dataclasses.asdict(TrainConfig())
     saved = json.loads((run / "config.json").read_text())
@@ -134,7 +134,7 @@ def test_runs_selects_part_of_a_grid(tmp_path):
     "args, message",
     [
         (["experiment", "sorting"], "unknown study 'sorting'"),
-        (["experiment", "optimizers"], "pass --data FILE"),
+        (["experiment", "optimizers"], "pass --data (a UTF-8 text file)"),
         (["experiment", "optimizers", "--data", "/no/such.txt"], "is not a file"),
         (["experiment", "palindrome", "--runs", "gru-T7*"], "no run of study palindrome matches"),
     ],

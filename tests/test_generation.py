@@ -82,13 +82,13 @@ def test_grammar_samples_stop_at_the_end_token_and_never_hold_padding():
     generator = Generator(model, task.forbidden_ids)
     prime = tf.constant(task.default_prime())
     ids, lengths = generator.generate(
-        prime, 60, 1.0, 0, 1.0, tf.constant([0, 0], tf.int64), 64, task.end_id
+        prime, 60, 1.0, 0, 1.0, tf.constant([0, 0], tf.int64), 64, task.stop_id
     )
     ids, lengths = ids.numpy(), lengths.numpy()
     assert not np.isin(ids, task.forbidden_ids).any()
     for row, n in zip(ids, lengths, strict=True):
-        assert (row[:n] != task.end_id).all()
-        assert (row[n:] == task.end_id).all()  # the end token, then the end token as filler
+        assert (row[:n] != task.stop_id).all()
+        assert (row[n:] == task.stop_id).all()  # the end token, then the end token as filler
     assert (lengths < 60).any()  # an untrained model still ends some samples
     texts = sample_texts(generator, task, task.default_prime(), 60, num_samples=4)
     assert all(set(t) <= set("()") for t in texts)
@@ -99,10 +99,10 @@ def test_grammar_samples_stop_at_the_end_token_and_never_hold_padding():
     [
         ({"length": -1}, "length must lie in"),
         ({"temperature": -0.5}, "temperature must be >= 0"),
-        ({"top_k": -1}, "top-k must be >= 0"),
-        ({"top_p": 0.0}, "top-p must lie in (0, 1]"),
-        ({"top_p": 1.5}, "top-p must lie in (0, 1]"),
-        ({"num_samples": 0}, "num-samples must be >= 1"),
+        ({"top_k": -1}, "top_k must be >= 0"),
+        ({"top_p": 0.0}, "top_p must lie in (0, 1]"),
+        ({"top_p": 1.5}, "top_p must lie in (0, 1]"),
+        ({"num_samples": 0}, "num_samples must be >= 1"),
     ],
 )
 def test_bad_sampling_settings_are_refused(text_task, kwargs, message):

@@ -14,7 +14,7 @@ from seqrnn.tasks.base import SPLITS, Batch, Task
 from seqrnn.tasks.frequency import FrequencyTask
 from seqrnn.tasks.grammars import BracketsTask, GrammarTask, NDFATask, ToyTask
 from seqrnn.tasks.palindrome import PalindromeTask
-from seqrnn.tasks.text import TextTask, smooth_loss, text_metrics
+from seqrnn.tasks.text import TextTask, text_metrics
 
 TASKS: dict[str, type[Task]] = {
     task.name: task
@@ -28,6 +28,15 @@ TASKS: dict[str, type[Task]] = {
         FrequencyTask,
     )
 }
+
+
+def register(task: type[Task]) -> type[Task]:
+    """Adds a task class to `TASKS` under its `name`, so that every command can train,
+    evaluate, export and sample it (a class decorator too); a name already taken is an error."""
+    if task.name in TASKS and TASKS[task.name] is not task:
+        raise UsageError(f"a task named {task.name!r} exists already; choose another name")
+    TASKS[task.name] = task
+    return task
 
 
 def setting_text(value: Any) -> str:
@@ -67,6 +76,11 @@ def make_task(name: str, progress=None, **settings: Any) -> Task:
             f"task {name} has no setting {', '.join(unknown)}; its settings (with their "
             f"defaults) are {listed} (seqrnn tasks {name} explains them)"
         )
+    missing = [(key, meaning) for key, default, meaning in rows if default == "required"]
+    missing = [(key, meaning) for key, meaning in missing if key not in settings]
+    if missing:
+        key, meaning = missing[0]
+        raise UsageError(f"task {name} needs the setting {key} ({meaning})", key)
     if progress is not None and "_progress" in {f.name for f in dataclasses.fields(TASKS[name])}:
         settings = {**settings, "_progress": progress}
     try:
@@ -90,8 +104,8 @@ __all__ = [
     "ToyTask",
     "adder_accuracy",
     "make_task",
+    "register",
     "setting_text",
-    "smooth_loss",
     "task_settings",
     "text_metrics",
 ]

@@ -93,6 +93,39 @@ class AdderTask(Task):
         digits = self.test_digits if split == "test" else self.train_digits
         return self.generated(split, seed, lambda rng: self.batch(rng, batch_size, digits))
 
+    shown_metrics: ClassVar[dict[str, str]] = {"exact_match": "exact"}
+
+    def count(self, predicted: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> dict:
+        rows = len(targets)
+        exact = round(adder_accuracy(predicted, targets, weights)["exact_match"] * rows)
+        return {"exact": exact, "rows": rows}
+
+    def metrics(self, loss: float, counts: dict[str, float]) -> dict[str, float]:
+        """The exact-match rate of whole sums."""
+        return {"exact_match": counts.get("exact", 0) / max(counts.get("rows", 0), 1)}
+
+    def serving(self, kit):
+        """`serving_default`: "a+b" in, the sum out as a string."""
+        import tensorflow as tf
+
+        model = kit.model
+
+        def serve(text):
+            parts = tf.strings.split(text, "+")
+            check = tf.debugging.Assert(tf.size(parts) == 2, ["expected a+b, got:", text])
+            with tf.control_dependencies([check]):
+                a, b = tf.reverse(kit.digits(parts[0]), [0]), tf.reverse(kit.digits(parts[1]), [0])
+            steps = tf.maximum(tf.size(a), tf.size(b)) + 1
+            pairs = tf.stack(
+                [tf.pad(a, [[0, steps - tf.size(a)]]), tf.pad(b, [[0, steps - tf.size(b)]])], 1
+            )
+            digits = tf.argmax(model({"digits": pairs[None]})[0], -1, output_type=tf.int32)
+            text_out = tf.strings.reduce_join(tf.strings.as_string(tf.reverse(digits, [0])))
+            stripped = tf.strings.regex_replace(text_out, "^0+", "")
+            return {"sum": tf.where(stripped == "", "0", stripped)}
+
+        return serve, [tf.TensorSpec([], tf.string, name="text")]
+
 
 def adder_accuracy(predicted: np.ndarray, targets: np.ndarray, weights: np.ndarray) -> dict:
     """Exact-match accuracy of whole sums and accuracy per digit (padding excluded)."""

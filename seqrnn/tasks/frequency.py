@@ -116,3 +116,18 @@ class FrequencyTask(Task):
 
     def batches(self, split: str, batch_size: int, seed: int) -> Iterator[Batch]:
         return self.generated(split, seed, lambda rng: self.sample_batch(rng, batch_size)[0])
+
+    def serving(self, kit):
+        """`serving_default`: the class probabilities of `values`, `times`, `mask`."""
+        import tensorflow as tf
+
+        def serve(values, times, mask):
+            logits = kit.model({"values": values, "times": times, "mask": mask})
+            return {"probabilities": tf.nn.softmax(logits)}
+
+        signature = [
+            tf.TensorSpec([None, None, 1], tf.float32, name="values"),
+            tf.TensorSpec([None, None], tf.float64, name="times"),
+            tf.TensorSpec([None, None], tf.bool, name="mask"),
+        ]
+        return serve, signature

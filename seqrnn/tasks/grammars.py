@@ -186,7 +186,7 @@ class GrammarTask(Task):
     """Generate strings of a grammar, one character at a time."""
 
     max_tokens: int = setting(
-        4096, "tokens per batch at most (a batch also holds at most --batch-size strings)"
+        4096, "tokens per batch at most (a batch also holds at most batch_size strings)"
     )
     max_length: int = setting(200, "longest string drawn, in characters; longer ones are redrawn")
     num_eval_batches: int = setting(10, "batches in each validation and test pass")
@@ -226,16 +226,28 @@ class GrammarTask(Task):
             ) from None
         return np.array([START, *ids, END], dtype=np.int32)
 
-    end_id: ClassVar[int] = END  # generation stops at the end token
+    special_tokens: ClassVar[int] = NUM_SPECIAL
+    stop_id: ClassVar[int] = END  # generation stops at the end token
     forbidden_ids: ClassVar[tuple[int, ...]] = (PAD, START)  # never generated
+    judges_samples: ClassVar[bool] = True
+    shown_metrics: ClassVar[dict[str, str]] = {"valid": "valid"}
 
-    def default_prime(self) -> np.ndarray:
+    def prime_prefix(self) -> list[int]:
         """Samples start from the start token."""
-        return np.array([START], dtype=np.int32)
+        return [START]
 
-    def decode(self, ids) -> str:
-        """The characters of a token sequence, without start, end and padding."""
-        return "".join(self.alphabet[i - NUM_SPECIAL] for i in ids if i >= NUM_SPECIAL)
+    def batch_size_note(self, batch_size: int) -> str | None:
+        if batch_size <= self.max_tokens:
+            return None
+        return (
+            f"batch_size {batch_size:,}: a {self.name} batch holds at most "
+            f"max_tokens={self.max_tokens:,} tokens, so at most {self.max_tokens:,} strings; no "
+            "larger batch is drawn"
+        )
+
+    def sample_length(self, requested: int) -> int:
+        """A sample runs to its end token: at most the longest string and the end."""
+        return self.max_length + 1
 
     def sample(self, rng: np.random.Generator) -> str:
         """One string of the grammar, at most `max_length` characters (longer ones are redrawn)."""
@@ -250,6 +262,32 @@ class GrammarTask(Task):
     def valid_fraction(self, texts: list[str]) -> float:
         """The metric: the fraction of `texts` the grammar accepts."""
         return sum(self.accepts(t) for t in texts) / max(len(texts), 1)
+
+    def sample_metrics(self, texts: list[str]) -> dict[str, float]:
+        return {"valid": self.valid_fraction(texts)}
+
+    def serving(self, kit):
+        """`serving_default`: one sample of the grammar (`temperature`, `seed`)."""
+        import tensorflow as tf
+
+        def serve(temperature, seed):
+            out, lengths = kit.generator.generate_ids(
+                tf.constant(self.prime_prefix(), tf.int32),
+                tf.constant(self.max_length + 1),
+                temperature,
+                tf.constant(0),
+                tf.constant(1.0),
+                seed,
+                tf.constant(1),
+                self.stop_id,
+            )
+            return {"sample": kit.decode(out, lengths)[0]}
+
+        signature = [
+            tf.TensorSpec([], tf.float32, name="temperature"),
+            tf.TensorSpec([2], tf.int64, name="seed"),
+        ]
+        return serve, signature
 
     def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
         steps = self.max_length + 1

@@ -51,3 +51,16 @@ class PalindromeTask(Task):
 
     def batches(self, split: str, batch_size: int, seed: int) -> Iterator[Batch]:
         return self.generated(split, seed, lambda rng: self.batch(rng, batch_size))
+
+    def serving(self, kit):
+        """`serving_default`: the first T - 1 digits in, the last digit out."""
+        import tensorflow as tf
+
+        def serve(text):
+            logits = kit.model({"tokens": kit.digits(text)[None]})[0]
+            return {
+                "digit": tf.strings.as_string(tf.argmax(logits, output_type=tf.int32)),
+                "probabilities": tf.nn.softmax(logits),
+            }
+
+        return serve, [tf.TensorSpec([], tf.string, name="text")]

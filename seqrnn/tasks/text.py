@@ -27,10 +27,11 @@ from typing import ClassVar
 import numpy as np
 
 from seqrnn.errors import UsageError
+from seqrnn.settings import TextMode
 from seqrnn.tasks.base import Batch, Task, check_int, rng_for, setting
 from seqrnn.tasks.corpus import Corpus, read_corpus
 
-MODES = ("sequential", "random", "chunks")
+MODES = tuple(mode.value for mode in TextMode)
 #: What a validation pass reads of the held-out text by default: on a 1 GB corpus the held-out
 #: tenth is 100 million characters, minutes of evaluation at every --eval-every.
 VAL_CHARS = 1_000_000
@@ -71,15 +72,16 @@ def gather(ids: np.ndarray, positions: np.ndarray) -> Batch:
 class TextTask(Task):
     """Predict the next character of a text file."""
 
-    path: str = field(metadata={"meaning": "the UTF-8 text file (--data)"})
-    mode: str = setting("sequential", "how windows are cut: sequential, random or chunks (--mode)")
-    seq_len: int = setting(25, "characters per window, the steps of backpropagation (--seq-len)")
+    path: str = field(metadata={"meaning": "the UTF-8 text file"})
+    mode: str = setting(
+        TextMode.SEQUENTIAL.value, "how windows are cut: sequential, random or chunks"
+    )
+    seq_len: int = setting(25, "characters per window, the steps of backpropagation")
     validation_fraction: float = setting(0.1, "the end of the text held out for validation")
     num_chunks: int = setting(100, "chunks mode: the pieces the training text is cut into")
     val_chars: int | str = setting(
         VAL_CHARS,
-        "characters of the held-out text a validation or test pass reads at most, or all "
-        "(--val-chars)",
+        "characters of the held-out text a validation or test pass reads at most, or all",
     )
 
     # Told of the reading of the corpus (bytes read, bytes to read); not a setting.
@@ -96,14 +98,16 @@ class TextTask(Task):
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
-            raise UsageError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+            raise UsageError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}", "mode")
+        self.mode = TextMode(self.mode).value
         check_int("seq_len", self.seq_len, 1)
         check_int("num_chunks", self.num_chunks, 1)
         if self.val_chars != "all":
             check_int("val_chars (or all)", self.val_chars, self.seq_len + 1)
         if not 0.0 < self.validation_fraction < 1.0:
             raise UsageError(
-                f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}"
+                f"validation_fraction must lie in (0, 1), got {self.validation_fraction!r}",
+                "validation_fraction",
             )
         self.path = str(self.path)
         self._corpus = read_corpus(self.path, progress=self._progress)
@@ -113,7 +117,8 @@ class TextTask(Task):
             raise UsageError(
                 f"{self.path}: {n} characters are too few for windows of {self.seq_len} with "
                 f"{self.validation_fraction:.0%} held out; use a longer text or a smaller "
-                "--seq-len"
+                "seq_len",
+                "seq_len",
             )
         self._split = n - held_out
 
@@ -155,9 +160,15 @@ class TextTask(Task):
             )
         return np.array([index[c] for c in text], dtype=np.int32)
 
-    def default_prime(self) -> np.ndarray:
-        """What samples start from without a prime: the first character of the held-out text."""
-        return np.asarray(self.part("validation")[:1], dtype=np.int32)
+    def default_prime_text(self) -> str:
+        """What samples continue without a prime: the first character of the held-out text."""
+        return self.decode(self.part("validation")[:1])
+
+    def pass_time(self, index: int) -> int:
+        return index * self.seq_len
+
+    def metrics(self, loss: float, counts: dict[str, float]) -> dict[str, float]:
+        return text_metrics(loss)
 
     def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
         return batch_size, self.seq_len
@@ -167,8 +178,8 @@ class TextTask(Task):
         streams = max(1, min(batch_size, (length - 1) // self.seq_len))
         return ((length - 1) // streams) // self.seq_len
 
-    def windows_per_pass(self, batch_size: int) -> int:
-        """How many batches one pass over the training text takes."""
+    def batches_per_pass(self, batch_size: int) -> int:
+        """How many windows (batches) one pass over the training text takes."""
         length = len(self.part("train"))
         if self.mode == "chunks":
             length = (length - 1) // self.num_chunks * self.num_chunks + 1
@@ -185,13 +196,16 @@ class TextTask(Task):
         if self.mode == "chunks" and (len(ids) - 1) // self.num_chunks < 1:
             raise UsageError(
                 f"{self.path}: {len(ids)} training characters cannot make {self.num_chunks} "
-                "chunks; lower the num_chunks setting"
+                "chunks; lower num_chunks",
+                "num_chunks",
             )
-        if self.windows_per_pass(batch_size) == 0:
+        if self.batches_per_pass(batch_size) == 0:
             raise UsageError(
                 f"{self.path}: the training text ({len(ids)} characters) is shorter than "
-                f"{batch_size} streams of one window of {self.seq_len}; lower --batch-size or "
-                "--seq-len"
+                f"{batch_size} streams of one window of {self.seq_len}; lower batch_size or "
+                "seq_len",
+                "batch_size",
+                "seq_len",
             )
         while True:
             if self.mode == "random":
@@ -217,10 +231,3 @@ def text_metrics(mean_nats: float) -> dict[str, float]:
         "bits_per_char": mean_nats / math.log(2.0),
         "perplexity": math.exp(mean_nats),
     }
-
-
-def smooth_loss(previous: float | None, window_loss_sum: float) -> float:
-    """The seeds' smooth loss: 0.999 previous + 0.001 loss, the loss summed over the window."""
-    if previous is None:
-        return window_loss_sum
-    return 0.999 * previous + 0.001 * window_loss_sum

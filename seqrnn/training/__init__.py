@@ -1,22 +1,21 @@
-"""Training: settings, the run folder and the distributed GradientTape loop."""
+"""Training: the run folder, the distributed GradientTape loop and its parts (the step, the
+records, the checkpoints, the validation). Settings: `seqrnn.settings`; loading a run back:
+`seqrnn.restore`."""
 
 from seqrnn.errors import Interrupted, NonFinite
-from seqrnn.training.config import OPTIMIZERS, STRATEGIES, TrainConfig
+from seqrnn.settings import OPTIMIZERS, STRATEGIES, TrainConfig
 from seqrnn.training.loop import Summary, Trainer, make_strategy, split_cpu
-from seqrnn.training.restore import LoadedRun, load_run
 from seqrnn.training.runs import RunFolder
 
 __all__ = [
     "OPTIMIZERS",
     "STRATEGIES",
     "Interrupted",
-    "LoadedRun",
     "NonFinite",
     "RunFolder",
     "Summary",
     "TrainConfig",
     "Trainer",
-    "load_run",
     "make_strategy",
     "split_cpu",
 ]

@@ -8,6 +8,7 @@ last three checkpoints (`CheckpointManager(max_to_keep=3)`), so one damaged writ
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import shutil
@@ -91,7 +92,8 @@ def newest_intact(
         raise SeqrnnError(
             f"{directory}: all {len(skipped)} checkpoints are damaged (the newest, "
             f"{Path(skipped[0]).name}: {reasons[0]}); nothing can be restored: restore the folder "
-            "from a copy, or train the run again with --force"
+            "from a copy, or train the run again, replacing it (force)",
+            "force",
         )
     return None, []
 
@@ -120,3 +122,55 @@ def set_aside(directory: str | os.PathLike, damaged: list[str], kept: list[str])
         temporary.write_text("\n".join(lines) + "\n", encoding="utf-8")
         os.replace(temporary, state)
     return aside
+
+
+class Checkpointer:
+    """The checkpoints of a training run, in `directory`: the model, the optimizer, the step,
+    the smooth loss and the states carried from batch to batch (`widths`, rows of
+    `batch_size`); the last three are kept. Written by `tf.train.CheckpointManager`, which
+    replaces its index atomically, so a kill mid-write leaves the previous checkpoint as latest.
+    Build it inside the strategy's scope."""
+
+    def __init__(self, directory, model, optimizer, widths: list[int], batch_size: int) -> None:
+        import numpy as np
+        import tensorflow as tf
+
+        self.directory = directory
+        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        self.smooth = tf.Variable(math.nan, dtype=tf.float64, trainable=False, name="smooth")
+        self.carried = [
+            tf.Variable(np.zeros((batch_size, w), np.float32), trainable=False) for w in widths
+        ]
+        self.checkpoint = tf.train.Checkpoint(
+            model=model, optimizer=optimizer, step=self.step, smooth=self.smooth,
+            carried=self.carried,
+        )  # fmt: skip
+        self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=3)
+
+    @staticmethod
+    def newest_for_resume(directory) -> str | None:
+        """The newest intact checkpoint; damaged newer ones are moved aside (with a warning)
+        before the manager reads its list, so that new checkpoints are written beside the
+        intact ones."""
+        latest, damaged = newest_intact(directory)
+        set_aside(directory, damaged, [p for p in listed(directory) if p not in damaged])
+        return latest
+
+    def restore(self, prefix: str) -> tuple[int, float | None, list]:
+        """(step, smooth loss or None, carried states as arrays) of the checkpoint `prefix`."""
+        self.checkpoint.restore(prefix).assert_existing_objects_matched()
+        smooth = float(self.smooth.numpy())
+        return (
+            int(self.step.numpy()),
+            None if math.isnan(smooth) else smooth,
+            [v.numpy() for v in self.carried],
+        )
+
+    def save(self, step: int, smooth: float | None, states: list | None) -> None:
+        """Saves step `step`; `states`: the carried states as global-batch arrays, or None."""
+        self.step.assign(step)
+        self.smooth.assign(math.nan if smooth is None else smooth)
+        if states is not None:
+            for variable, value in zip(self.carried, states, strict=True):
+                variable.assign(value)
+        self.manager.save(checkpoint_number=step)

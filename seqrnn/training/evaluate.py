@@ -1,10 +1,10 @@
 """A task's metrics on one of its splits, for a model of `build_model`.
 
 Every task gets the mean loss per weighted target (nats) and the accuracy of the most likely
-class. On top: text gets bits per character and perplexity; the adder the exact-match rate of
-whole sums; grammars the fraction of sampled sequences their acceptor accepts. Language models of
-text carry their hidden state from one window of the split to the next (the split is read as
-consecutive windows), as they are trained in sequential mode.
+class; on top, what the task's `count`, `metrics` and `sample_metrics` compute (text: bits per
+character and perplexity; the adder: the exact-match rate of whole sums; grammars: the fraction
+of sampled sequences their acceptor accepts). Tasks that carry their hidden state from one batch
+to the next (text read as consecutive windows) are evaluated so too.
 """
 
 from __future__ import annotations
@@ -13,11 +13,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
-#: Sampled sequences per grammar evaluation, and the temperature they are drawn at.
-GRAMMAR_SAMPLES = 100
-GRAMMAR_TEMPERATURE = 1.0
+#: Samples drawn per evaluation of a task that judges samples (grammars), and their temperature.
+SAMPLES = 100
+SAMPLE_TEMPERATURE = 1.0
 
 
 class Evaluator:
@@ -48,18 +46,16 @@ class Evaluator:
     def evaluate(
         self,
         split: str,
-        samples: int = GRAMMAR_SAMPLES,
+        samples: int = SAMPLES,
         seed: int = 0,
         progress: Callable[[int, int], None] | None = None,
     ) -> dict[str, Any]:
         """The metrics on `split`; `progress(batches done, batches in all)` after each batch."""
         import tensorflow as tf
 
-        from seqrnn.tasks import text_metrics
-
         task = self.task
         total = weight = correct = 0.0
-        exact = rows = 0
+        counts: dict[str, float] = {}
         states = None
         count = task.eval_batch_count(split, self.batch_size) if progress else 0
         for index, (inputs, targets, weights) in enumerate(
@@ -72,42 +68,35 @@ class Evaluator:
                     states = [tf.zeros((batch, w)) for w in self.widths]
                 inputs["states"] = list(states)
                 if "start" in self.stateful.input:
-                    inputs["start"] = tf.fill([batch], float(index * targets.shape[1]))
+                    inputs["start"] = tf.fill([batch], float(task.pass_time(index)))
             loss_sum, predicted, states = self._step(inputs, targets, weights)
             predicted = predicted.numpy()
             total += float(loss_sum)
             weight += float(weights.sum())
-            hits = (predicted == targets) & (weights > 0)
-            correct += float(hits.sum())
-            if task.name == "adder":
-                exact += int(((predicted == targets) | (weights == 0)).all(axis=1).sum())
-                rows += len(targets)
+            correct += float(((predicted == targets) & (weights > 0)).sum())
+            for key, value in task.count(predicted, targets, weights).items():
+                counts[key] = counts.get(key, 0.0) + value
             if progress is not None:
                 progress(index + 1, count)
         mean = total / max(weight, 1.0)
         out: dict[str, Any] = {"loss": mean, "accuracy": correct / max(weight, 1.0)}
-        if task.name == "text":
-            out.update(text_metrics(mean))
-        if task.name == "adder":
-            out["exact_match"] = exact / max(rows, 1)
-        if self.generator is not None and hasattr(task, "valid_fraction") and samples:
-            texts = self.sample(samples, GRAMMAR_TEMPERATURE, seed)
-            out["valid"] = task.valid_fraction(texts)
+        out.update(task.metrics(mean, counts))
+        if self.generator is not None and task.judges_samples and samples:
+            out.update(task.sample_metrics(self.sample(samples, SAMPLE_TEMPERATURE, seed)))
         return {
             k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in out.items()
         }
 
-    def sample(self, count: int, temperature: float, seed: int, length: int | None = None):
-        """`count` samples from the task's default prime (grammars: until the end token)."""
+    def sample(self, count: int, temperature: float, seed: int, length: int = 200):
+        """`count` samples of about `length` characters from the task's default prime (as
+        long as the task's `sample_length` allows: grammars run to their end token)."""
         from seqrnn.generation import sample_texts
 
-        if length is None:
-            length = getattr(self.task, "max_length", 200) + 1
         return sample_texts(
             self.generator,
             self.task,
-            np.asarray(self.task.default_prime()),
-            length,
+            self.task.default_prime(),
+            self.task.sample_length(length),
             temperature,
             num_samples=count,
             seed=(seed, 0),

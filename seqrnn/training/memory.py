@@ -92,14 +92,9 @@ def check_fits(config, task, available: int | None = None) -> Estimate:
         (estimate_step(config, task, split) for split in ("train", "test")),
         key=lambda e: e.total,
     )
-    cap = getattr(task, "max_tokens", None)  # the grammars: a batch holds at most cap tokens
-    if cap is not None and config.batch_size > cap:
-        warnings.warn(
-            f"--batch-size {config.batch_size:,}: a {task.name} batch holds at most "
-            f"max_tokens={cap:,} tokens, so at most {cap:,} strings; no larger batch is drawn",
-            SeqrnnWarning,
-            stacklevel=2,
-        )
+    note = task.batch_size_note(config.batch_size)
+    if note:
+        warnings.warn(SeqrnnWarning(note, "batch_size"), stacklevel=2)
     available = available_memory() if available is None else available
     if available is None or estimate.total <= available:
         return estimate
@@ -107,14 +102,17 @@ def check_fits(config, task, available: int | None = None) -> Estimate:
     per_batch_row = estimate.rows / max(config.batch_size, 1)
     largest = int(fitting / per_batch_row) if per_batch_row else 0
     advice = (
-        f"the largest --batch-size that fits is about {largest:,}"
+        f"the largest batch_size that fits is about {largest:,}"
         if largest >= 1
-        else "even one row does not fit: lower --units, --layers or the sequence length"
+        else "even one row does not fit: lower units, layers or the sequence length"
     )
     raise UsageError(
-        f"--batch-size {config.batch_size:,} with {config.layers} x {config.units} {config.cell} "
+        f"batch_size {config.batch_size:,} with {config.layers} x {config.units} {config.cell} "
         f"units over {estimate.steps:,} steps needs about {gib(estimate.total)} for a step, "
-        f"and this machine has {gib(available)} available; {advice}"
+        f"and this machine has {gib(available)} available; {advice}",
+        "batch_size",
+        "units",
+        "layers",
     )
 
 
@@ -131,14 +129,16 @@ def check_generation_fits(
     samples: int, length: int, units: int, layers: int, vocab: int, available: int | None = None
 ) -> int:
     """Refuses (a `UsageError`) a generation that cannot fit, naming the estimate and the
-    largest --num-samples that fits."""
+    largest number of samples that fits."""
     needed = estimate_generation(samples, length, units, layers, vocab)
     available = available_memory() if available is None else available
     if available is None or needed <= available:
         return needed
     largest = available // max(estimate_generation(1, length, units, layers, vocab), 1)
     raise UsageError(
-        f"--num-samples {samples:,} of {length:,} characters needs about {gib(needed)}, and "
-        f"this machine has {gib(available)} available; the largest --num-samples that fits is "
-        f"about {largest:,} (or lower --length)"
+        f"num_samples {samples:,} of {length:,} characters needs about {gib(needed)}, and "
+        f"this machine has {gib(available)} available; the largest num_samples that fits is "
+        f"about {largest:,} (or lower length)",
+        "num_samples",
+        "length",
     )

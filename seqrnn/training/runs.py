@@ -52,6 +52,8 @@ class RunFolder:
         self.model = self.path / "model.keras"
         self._lock = self.path / ".lock"
         self._locked = False
+        #: the columns of metrics.csv: a folder's own header when it has one (see `_columns`)
+        self.columns: tuple[str, ...] = METRICS
 
     @classmethod
     def open(cls, path: str | os.PathLike, resume: bool, force: bool) -> RunFolder:
@@ -59,7 +61,8 @@ class RunFolder:
         run = cls(path)
         if run.path.exists() and not run.path.is_dir():
             raise UsageError(
-                f"{run.path} is a file, not a folder; choose another --out for the run folder"
+                f"{run.path} is a file, not a folder; choose another out folder for the run",
+                "out",
             )
         if not resume and run.path.is_dir() and run._only_a_stale_lock():
             run._lock.unlink()  # a run killed before it wrote anything: the folder is new
@@ -72,8 +75,9 @@ class RunFolder:
         elif run.path.exists() and any(run.path.iterdir()):
             if not force:
                 raise UsageError(
-                    f"{run.path} already exists; pass --resume to continue it or --force to "
-                    "replace it"
+                    f"{run.path} already exists; pass resume to continue it or force to replace it",
+                    "resume",
+                    "force",
                 )
             run.lock()  # never delete a folder another process is training into
             shutil.rmtree(run.path)
@@ -130,22 +134,34 @@ class RunFolder:
     def truncate_metrics(self, step: int) -> None:
         """Keeps the rows up to `step` (those a checkpoint covers), so none appears twice."""
         rows = [row for row in self.metrics_rows() if int(row["step"]) <= step]
+        columns = self._columns()
         tmp = self.metrics.with_suffix(".tmp")
         with open(tmp, "w", newline="", encoding="utf-8") as stream:
-            writer = csv.DictWriter(stream, fieldnames=METRICS)
+            writer = csv.DictWriter(stream, fieldnames=columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
         os.replace(tmp, self.metrics)
 
     def append_metrics(self, row: dict) -> None:
         new = not self.metrics.exists()
+        columns = self._columns()
         with open(self.metrics, "a", newline="", encoding="utf-8") as stream:
-            writer = csv.DictWriter(stream, fieldnames=METRICS)
+            writer = csv.DictWriter(stream, fieldnames=columns)
             if new:
                 writer.writeheader()
-            writer.writerow({key: row.get(key, "") for key in METRICS})
+            writer.writerow({key: row.get(key, "") for key in columns})
             stream.flush()
             os.fsync(stream.fileno())
+
+    def _columns(self) -> tuple[str, ...]:
+        """The header of metrics.csv where it exists (a run resumed keeps its columns), else
+        `columns`."""
+        if self.metrics.exists():
+            with open(self.metrics, newline="", encoding="utf-8") as stream:
+                header = next(csv.reader(stream), None)
+            if header:
+                return tuple(header)
+        return self.columns
 
     def append_sample(self, step: int, temperature: float, text: str) -> None:
         header = SAMPLE_HEADER.format(step=step, temperature=temperature)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from seqrnn.errors import UsageError
-from seqrnn.tasks import TextTask, smooth_loss, text_metrics
+from seqrnn.tasks import TextTask, text_metrics
 from seqrnn.tasks.corpus import read_corpus
 from seqrnn.tasks.text import sequential_positions, sequential_windows
 from tests.conftest import shakespeare
@@ -139,7 +139,7 @@ class TestWindows:
         task = TextTask(small_text, mode="sequential", seq_len=5)
         text = (ALPHABET * 3)[:108]
         stream = (108 - 1) // 2  # two streams of 53 characters
-        assert task.windows_per_pass(2) == 53 // 5 == 10
+        assert task.batches_per_pass(2) == 53 // 5 == 10
         got = windows(task, "train", 2, 11)
         for w, (inputs, targets) in enumerate(got[:10]):
             for b in range(2):
@@ -181,7 +181,7 @@ class TestWindows:
         text = (ALPHABET * 3)[:108]
         chunk = 107 // 4  # 26 characters each
         chunks = [text[i * chunk : (i + 1) * chunk] for i in range(4)]
-        per_pass = task.windows_per_pass(1)
+        per_pass = task.batches_per_pass(1)
         assert per_pass == (26 * 4) // 5
         read = windows(task, "train", 1, 2 * per_pass)
         orders = []
@@ -214,11 +214,6 @@ class TestMetrics:
         metrics = text_metrics(math.log(65))
         assert metrics["bits_per_char"] == pytest.approx(math.log2(65))
         assert metrics["perplexity"] == pytest.approx(65)
-
-    def test_smooth_loss_is_the_seeds_formula(self):
-        smooth = smooth_loss(None, 100.0)
-        assert smooth == 100.0
-        assert smooth_loss(smooth, 50.0) == pytest.approx(0.999 * 100 + 0.001 * 50)
 
 
 @pytest.mark.parametrize("mode", ["sequential", "random", "chunks"])

@@ -8,8 +8,8 @@ import re
 import pytest
 
 from seqrnn.errors import UsageError
+from seqrnn.settings import TrainConfig
 from seqrnn.tasks import make_task
-from seqrnn.training.config import TrainConfig
 from seqrnn.training.memory import (
     check_fits,
     check_generation_fits,
@@ -53,7 +53,7 @@ def test_a_batch_that_cannot_fit_is_refused_with_the_largest_that_fits():
 
 def test_a_generation_that_cannot_fit_is_refused_with_the_largest_that_fits():
     available = 2**30
-    with pytest.raises(UsageError, match="--num-samples 10,000,000 of 1,000") as error:
+    with pytest.raises(UsageError, match="num_samples 10,000,000 of 1,000") as error:
         check_generation_fits(10_000_000, 1000, 128, 2, 65, available=available)
     fits = largest(str(error.value))
     assert estimate_generation(fits, 1000, 128, 2, 65) <= available

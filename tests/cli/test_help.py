@@ -10,7 +10,7 @@ import typer
 from typer.core import TyperOption
 from typer.testing import CliRunner
 
-from cli.main import app
+from cli.main import app, main
 from tests.conftest import ROOT
 
 runner = CliRunner()
@@ -87,13 +87,20 @@ def test_every_option_that_takes_a_value_shows_its_default(command):
             assert param.show_default is not False, param.name
 
 
-def test_the_text_tasks_defaults_in_trains_help_are_the_tasks_own():
+def test_the_text_tasks_options_point_to_the_tasks_own_defaults(capsys):
+    """The text task defines its defaults once: train's help names where they are shown (no
+    copy of the value that could disagree), and `seqrnn tasks text` shows the task's own."""
     from seqrnn.tasks import TextTask
 
-    defaults = {f.name: f.default for f in dataclasses.fields(TextTask)}
     params = {p.name: p for p in click_command(["train"]).params}
-    assert params["mode"].show_default.startswith(f"{defaults['mode']} ")
-    assert params["seq_len"].show_default.startswith(f"{defaults['seq_len']} ")
+    for name in ("mode", "seq_len", "val_chars"):
+        assert params[name].default is None
+        assert "seqrnn tasks text" in params[name].show_default
+    assert main(["tasks", "text"]) == 0
+    shown = capsys.readouterr().out
+    for item in dataclasses.fields(TextTask):
+        if item.name in ("mode", "seq_len"):
+            assert re.search(rf"{item.name}\s+{item.default}\s", shown), shown
 
 
 def test_tasks_name_lists_the_settings_with_defaults_and_meanings(capsys):

@@ -1,4 +1,5 @@
-"""Loading a run folder back: its settings, its task and its model at the latest checkpoint."""
+"""Loading a run folder back: its settings, its task and its model at its newest intact
+checkpoint; what every command that reads a run (eval, export, sample, gradcheck) calls."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqrnn.errors import SeqrnnError, UsageError
-from seqrnn.training.config import TrainConfig
+from seqrnn.settings import TrainConfig
 from seqrnn.training.runs import RunFolder
 
 
@@ -21,27 +22,12 @@ class LoadedRun:
     step: int
 
 
-def build_run_model(config: TrainConfig, task: Any, **overrides: Any):
-    """The model `config` describes (`overrides` replace build_model arguments, e.g. dropout)."""
-    from seqrnn.models import build_model
-
-    arguments = {
-        "units": config.units,
-        "num_layers": config.layers,
-        "embedding_dim": config.embedding_dim,
-        "dropout": config.dropout,
-        "seed": config.seed,
-        **({"chrono_init": config.chrono_init} if config.chrono_init else {}),
-        **overrides,
-    }
-    return build_model(task, config.cell, **arguments)
-
-
 def load_run(path: str | os.PathLike) -> LoadedRun:
     """The model of a run at its latest checkpoint (or its model.keras when it has none)."""
     import keras
     import tensorflow as tf
 
+    from seqrnn.models import build_run_model
     from seqrnn.tasks import make_task
     from seqrnn.training.checkpoints import newest_intact
 

@@ -1,13 +1,10 @@
-"""seqrnn train: reproducibility, exact resume after SIGKILL, mirrored = one device, bad input."""
+"""The training loop: reproducibility, exact resume after SIGKILL, mirrored = one device, carried
+states, non-finite losses, every task end to end."""
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,45 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 import seqrnn  # registers the layers for load_model
-from cli.main import app, main
+from cli.main import main
 from seqrnn.tasks import TASKS
 from seqrnn.training import RunFolder, TrainConfig, Trainer
-from tests.conftest import ROOT, SHAKESPEARE, shakespeare
+from tests.conftest import shakespeare
+from tests.training.helpers import TINY, metric_rows, seqrnn_process, train_in_process, weights_of
 
 pytestmark = pytest.mark.tf_only
 runner = CliRunner()
-TINY = ["--units", "8", "--embedding-dim", "4", "--batch-size", "8", "--log-every", "5"]
-TINY += ["--no-export"]
-
-
-def weights_of(run: Path) -> list[np.ndarray]:
-    return keras.models.load_model(run / "model.keras").get_weights()
-
-
-def metric_rows(run: Path) -> list[dict]:
-    with open(run / "metrics.csv", newline="") as stream:
-        return list(csv.DictReader(stream))
-
-
-def seqrnn_process(*args: str, env: dict | None = None) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def train_in_process(out: Path, **settings) -> None:
-    config = TrainConfig(**{"units": 8, "embedding_dim": 4, "batch_size": 8, **settings})
-    run = RunFolder.open(out, resume=False, force=False)
-    try:
-        Trainer(config, run).train()
-    finally:
-        run.unlock()
 
 
 def test_same_seed_same_weights_bit_for_bit(tmp_path):
@@ -120,9 +86,9 @@ def test_every_token_weighs_the_same_whatever_the_length_of_its_batch(tmp_path):
     own weight, which would favour the characters of short sentences."""
     import tensorflow as tf
 
+    from seqrnn.models import build_run_model
     from seqrnn.tasks import make_task
-    from seqrnn.training.loop import mean_weight_per_row
-    from seqrnn.training.restore import build_run_model
+    from seqrnn.training.step import mean_weight_per_row
 
     settings = {"task": "toy", "optimizer": "sgd", "lr": 0.5, "clip_norm": 0.0, "steps": 1}
     train_in_process(tmp_path / "run", **settings, batch_size=4, seed=3)
@@ -238,67 +204,6 @@ def test_mirrored_over_two_cpus_gives_the_losses_of_one_device(tmp_path, task):
     np.testing.assert_allclose(losses[1], losses[0], rtol=0, atol=1e-5)
 
 
-class TestRunFolder:
-    def test_an_existing_folder_is_never_overwritten(self, tmp_path, capsys):
-        (tmp_path / "run").mkdir()
-        (tmp_path / "run" / "notes.txt").write_text("mine")
-        assert main(["train", "palindrome", "--out", str(tmp_path / "run")]) == 2
-        assert "--resume to continue it or --force" in capsys.readouterr().err
-        assert (tmp_path / "run" / "notes.txt").read_text() == "mine"
-
-    def test_force_replaces_it(self, tmp_path):
-        (tmp_path / "run").mkdir()
-        (tmp_path / "run" / "notes.txt").write_text("old")
-        code = main(
-            [
-                "train",
-                "palindrome",
-                *TINY,
-                "--steps",
-                "2",
-                "--force",
-                "--out",
-                str(tmp_path / "run"),
-            ]
-        )
-        assert code == 0
-        assert not (tmp_path / "run" / "notes.txt").exists()
-        assert (tmp_path / "run" / "config.json").exists()
-
-    def test_a_folder_in_use_is_refused(self, tmp_path, capsys):
-        holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
-        try:
-            (tmp_path / "run").mkdir()
-            (tmp_path / "run" / ".lock").write_text(str(holder.pid))
-            code = main(["train", "palindrome", "--force", "--out", str(tmp_path / "run")])
-            assert code == 1
-            assert f"in use by process {holder.pid}" in capsys.readouterr().err
-        finally:
-            holder.kill()
-
-    def test_a_stale_lock_is_taken_over(self, tmp_path):
-        dead = subprocess.Popen([sys.executable, "-c", "pass"])
-        dead.wait()
-        (tmp_path / "run").mkdir()
-        (tmp_path / "run" / ".lock").write_text(str(dead.pid))
-        assert (
-            main(
-                [
-                    "train",
-                    "palindrome",
-                    *TINY,
-                    "--steps",
-                    "2",
-                    "--force",
-                    "--out",
-                    str(tmp_path / "run"),
-                ]
-            )
-            == 0
-        )
-        assert not (tmp_path / "run" / ".lock").exists()
-
-
 def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, capsys):
     out = tmp_path / "run"
     code = main(
@@ -337,45 +242,6 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, capsys):
         )
 
 
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["nope"], "unknown task 'nope'; choose one of text, adder"),
-        (["--cell", "cnn"], "unknown cell 'cnn'; choose one of vanilla, lstm, gru, phased"),
-        (["--optimizer", "adamw"], "choose one of sgd, adagrad, adam, rmsprop"),
-        (["--strategy", "tpu"], "choose one of auto, one, mirrored, multiworker"),
-        (["--lr", "0"], "lr must be a positive number"),
-        (["--lr", "-1"], "lr must be a positive number"),
-        (["--batch-size", "0"], "batch-size must be an integer >= 1"),
-        (["--steps", "0"], "steps must be an integer >= 1"),
-        (["--clip-norm", "-1"], "clip-norm must be >= 0"),
-        (["--clip-value", "-5"], "clip-value must be >= 0"),
-        (["text", "--data", "/no/such/file.txt"], "no such file"),
-        (["text", "--data", str(SHAKESPEARE), "--seq-len", "0"], "seq_len must be an integer >= 1"),
-        (["text"], "the text task needs --data FILE"),
-        (["palindrome", "--set", "length=1"], "length (T) must be an integer >= 2"),
-        (["palindrome", "--set", "oops"], "--set takes KEY=VALUE"),
-        (["--units", "abc"], "Invalid value for '--units'"),
-        (["--chrono-init", "1"], "chrono-init must be 0 (off) or the longest dependency"),
-        (["--cell", "vanilla", "--chrono-init", "50"], "the vanilla cell has none"),
-    ],
-)
-def test_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, args, message):
-    out = tmp_path / "run"
-    assert main(["train", *args, "--out", str(out)]) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0]
-    assert not out.exists()
-
-
-def test_cli_runner_trains_and_prints_the_result(tmp_path):
-    result = runner.invoke(
-        app, ["train", "ndfa", *TINY, "--steps", "3", "--out", str(tmp_path / "r")]
-    )
-    assert result.exit_code == 0, result.output
-    assert '"step": 3' in result.stdout
-
-
 def text_file(tmp_path: Path, length: int = 400) -> Path:
     rng = np.random.default_rng(0)
     path = tmp_path / "text.txt"
@@ -390,7 +256,7 @@ def test_sequential_text_carries_the_state_and_resets_it_each_pass(tmp_path, cel
     path = text_file(tmp_path, 200)
     settings = {"path": str(path), "seq_len": 5, "validation_fraction": 0.2}
     task = make_task("text", **settings)
-    windows = task.windows_per_pass(4)
+    windows = task.batches_per_pass(4)
     assert windows > 2
     # A learning rate of 1e-30 leaves the weights as they were: every logged loss is then the
     # loss of the initial model on that window, given the state the trainer carried into it.
@@ -453,77 +319,6 @@ def test_a_resumed_sequential_text_run_continues_the_carried_state(tmp_path):
     assert [r["loss"] for r in rows] == [r["loss"] for r in expected]
 
 
-def test_samples_are_written_and_a_resume_draws_no_sample_twice(tmp_path):
-    settings = {"task": "ndfa", "steps": 8, "sample_every": 2, "checkpoint_every": 4}
-    train_in_process(tmp_path / "run", **settings)
-    text = (tmp_path / "run" / "samples.txt").read_text(encoding="utf-8")
-    headers = [line for line in text.splitlines() if line.startswith("=== step")]
-    assert headers == [f"=== step {s}, temperature 1.0 ===" for s in (2, 4, 6, 8)]
-    run = RunFolder(tmp_path / "run")
-    run.truncate_samples(4)  # what a resume from the checkpoint at step 4 does first
-    kept = run.samples.read_text(encoding="utf-8")
-    assert kept == text[: text.index("=== step 6")]
-
-
-def test_eval_prints_the_task_metric_and_plot_redraws_the_curves(tmp_path, capsys):
-    out = tmp_path / "run"
-    assert main(["train", "adder", *TINY, "--steps", "4", "--out", str(out)]) == 0
-    capsys.readouterr()
-    assert main(["eval", str(out), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out)
-    assert result["step"] == 4 and result["split"] == "test"
-    assert 0.0 <= result["exact_match"] <= result["accuracy"] <= 1.0
-    (out / "curves.png").unlink()
-    assert main(["plot", str(out)]) == 0
-    assert capsys.readouterr().out.strip() == str(out / "curves.png")
-    assert (out / "curves.png").stat().st_size > 1000
-
-
-@pytest.mark.parametrize(
-    "args, message",
-    [
-        (["eval", "missing-run"], "no such run folder"),
-        (["eval", ".", "--split", "train"], "split must be test or validation"),
-        (["plot", "missing-run"], "not a run folder"),
-    ],
-)
-def test_eval_and_plot_refuse_bad_input_in_one_line(tmp_path, capsys, args, message):
-    os.chdir(tmp_path)
-    assert main(args) == 2
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0]
-
-
-@pytest.mark.slow
-def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
-    out = tmp_path / "run"
-    args = ["train", "palindrome", *TINY, "--steps", "100000", "--out", str(out)]
-    process = seqrnn_process(*args)
-    deadline = time.time() + 240
-    while (
-        time.time() < deadline
-        and len(metric_rows(out) if (out / "metrics.csv").exists() else []) < 3
-    ):
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    assert process.wait(timeout=120) == 130
-    err = process.stderr.read().strip().splitlines()
-    assert "interrupted at step" in err[-1] and "--resume" in err[-1]
-    assert "Traceback" not in "\n".join(err)
-    step = int(err[-1].split("interrupted at step ")[1].split(";")[0])
-    assert (out / "checkpoints" / f"ckpt-{step}.index").exists()
-    assert int(metric_rows(out)[-1]["step"]) <= step
-    assert not (out / ".lock").exists()
-    # the run stopped between steps: the saved step is the number of updates the optimizer made
-    import tensorflow as tf
-
-    saved = dict(tf.train.list_variables(str(out / "checkpoints")))
-    assert "step/.ATTRIBUTES/VARIABLE_VALUE" in saved
-    reader = tf.train.load_checkpoint(str(out / "checkpoints"))
-    assert reader.get_tensor("step/.ATTRIBUTES/VARIABLE_VALUE") == step
-    assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == step
-
-
 def free_port() -> int:
     import socket
 
@@ -549,30 +344,6 @@ def test_two_local_workers_train_to_the_same_weights(tmp_path):
     losses = [[r["loss"] for r in metric_rows(tmp_path / f"w{i}")] for i in range(2)]
     assert losses[0] == losses[1] and len(losses[0]) == 4
     assert float(losses[0][-1]) < float(losses[0][0])  # it trained
-
-
-def test_multiworker_without_tf_config_is_one_line(tmp_path, capsys, monkeypatch):
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    code = main(
-        ["train", "palindrome", *TINY, "--strategy", "multiworker", "--out", str(tmp_path / "r")]
-    )
-    assert code == 1
-    lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "TF_CONFIG" in lines[0]
-
-
-def test_a_finished_run_is_exported_to_saved_models(tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    args = ["train", "brackets", "--units", "6", "--embedding-dim", "3", "--steps", "2"]
-    assert main([*args, "--out", "runs/b"]) == 0
-    assert (tmp_path / "saved_models" / "b" / "saved_model.pb").exists()
-    assert "exported to saved_models/b" in capsys.readouterr().err
-    # A second run of the same name keeps the export that is there and says so.
-    marker = tmp_path / "saved_models" / "b" / "assets" / "seqrnn.json"
-    before = marker.read_bytes()
-    assert main([*args, "--out", "other/b"]) == 0
-    assert "saved_models/b exists and is kept" in capsys.readouterr().err
-    assert marker.read_bytes() == before
 
 
 def test_the_first_ctrl_c_asks_for_a_stop_and_the_second_interrupts():

@@ -1,0 +1,35 @@
+"""The library's settings, read without importing the library.
+
+`seqrnn.settings` defines every training setting and every choice once, and imports only the
+standard library; but importing it as `seqrnn.settings` would run `seqrnn/__init__.py`, which
+registers the layers with Keras and so loads TensorFlow (seconds). The commands' options are
+built when `seqrnn --help` runs, so they read the same file loaded on its own, under a private
+name: its data (names, types, defaults, help, ranges, the choices as `str` enums) are all the
+options need. What a command passes on to the library are plain values (an enum member of
+this copy is a `str` equal to the library's), and the library checks them again.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+_NAME = "_seqrnn_settings"
+
+
+def library_settings() -> ModuleType:
+    """seqrnn/settings.py as a module of its own (loaded once)."""
+    if _NAME in sys.modules:
+        return sys.modules[_NAME]
+    package = importlib.util.find_spec("seqrnn")  # finds the package without importing it
+    if package is None or not package.submodule_search_locations:
+        raise ModuleNotFoundError("seqrnn is not installed (pip install -e .)", name="seqrnn")
+    path = Path(next(iter(package.submodule_search_locations))) / "settings.py"
+    spec = importlib.util.spec_from_file_location(_NAME, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[_NAME] = module  # dataclasses reads the module of the classes it makes
+    spec.loader.exec_module(module)
+    return module

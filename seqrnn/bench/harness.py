@@ -1,0 +1,167 @@
+"""The bench's harness: what it measures (its settings, its rows), medians, peak memory, the
+matmul peak and the FLOP model of a training step."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from seqrnn.settings import Cell
+
+CELLS = tuple(cell.value for cell in Cell)
+#: units-wide blocks in each cell's kernels (the FLOP count of a step)
+KERAS_PEERS = {"vanilla": "SimpleRNN", "lstm": "LSTM", "gru": "GRU", "phased": "LSTM"}
+TORCH_PEERS = {"vanilla": "RNN", "lstm": "LSTM", "gru": "GRU"}
+SECTIONS = ("training", "fit", "seeds", "generation")
+#: The sections that run on every backend; the others need TensorFlow.
+EVERY_BACKEND = ("fit",)
+BACKENDS = ("tensorflow", "jax", "torch")
+#: The framework each backend needs, as pip names it.
+PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+
+@dataclass
+class BenchConfig:
+    batch_size: int = 64
+    seq_len: int = 100
+    embedding_dim: int = 64
+    units: int = 256
+    vocab_size: int = 65
+    repeats: int = 10
+    warmup: int = 2
+    cells: tuple[str, ...] = CELLS
+    sections: tuple[str, ...] = SECTIONS
+    torch: bool = True  # compare with PyTorch when it is installed
+    generation_length: int = 1000
+    seed: int = 0
+    backends: tuple[str, ...] = ("tensorflow",)  # each measured in a process of its own
+
+
+@dataclass
+class Result:
+    section: str  # training, fit, seeds, generation or machine
+    name: str  # what ran, e.g. "seqrnn.layers.LSTM (fused)"
+    seconds: float  # median seconds of one call
+    rate: float  # tokens/s, updates/s or characters/s
+    unit: str
+    peak_fraction: float | None = None  # of the measured matmul peak
+    peak_rss_mib: float | None = None
+    relative: dict[str, float] = field(default_factory=dict)  # speed-up over named peers
+    backend: str = "tensorflow"  # the Keras backend of the process that measured it
+
+
+class PeakMemory:
+    """The resident-set high-water mark, reset before each measurement where Linux allows it."""
+
+    def __init__(self) -> None:
+        self.resettable = self.reset()
+
+    @staticmethod
+    def reset() -> bool:
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            return False
+        return True
+
+    @staticmethod
+    def peak_mib() -> float | None:
+        try:
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        try:
+            import resource
+
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        except (ImportError, OSError):
+            return None
+
+
+def median_seconds(call: Callable[[], object], warmup: int, repeats: int) -> float:
+    """The median wall time of `call()` after `warmup` calls."""
+    for _ in range(warmup):
+        call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def training_flops(cell: str, config: BenchConfig) -> float:
+    """Matrix-product FLOPs of one training step (forward and backward) of the bench model."""
+    b, t, e, u, v = (
+        config.batch_size,
+        config.seq_len,
+        config.embedding_dim,
+        config.units,
+        config.vocab_size,
+    )
+    from seqrnn.models import CELLS
+
+    width = CELLS[cell].cell_class.num_gates * u
+    forward = 2.0 * b * t * (e * width + u * width + u * v)
+    return 3.0 * forward
+
+
+def torch_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_sync() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def matmul_peak(repeats: int = 5, size: int = 2048) -> float:
+    """GFLOP/s of a float32 `size`^3 matmul with the active Keras backend's framework: the
+    machine's practical peak for that framework (they need not agree)."""
+    import keras
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(size, size)).astype("float32")
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        x = jax.numpy.asarray(a)
+        product = jax.jit(lambda x: x @ x)
+
+        def call():
+            return product(x).block_until_ready()
+
+    elif backend == "torch":
+        import torch
+
+        x = torch.as_tensor(a, device=torch_device())
+
+        def call():
+            with torch.no_grad():
+                y = x @ x
+            torch_sync()
+            return y
+
+    else:
+        import tensorflow as tf
+
+        x = tf.constant(a)
+        product = tf.function(lambda x: tf.matmul(x, x))
+
+        def call():
+            return product(x).numpy()
+
+    seconds = median_seconds(call, 1, repeats)
+    return 2.0 * size**3 / seconds / 1e9
