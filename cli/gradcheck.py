@@ -61,6 +61,21 @@ def gradcheck(
     seqrnn gradcheck --cell phased --seq-lens 5,25
     seqrnn gradcheck --run runs/toy-lstm-20261122-101500 --elements 10
     """
+    lengths, names = _checked(seq_lens, eps, units, tol, elements, path, cell, run)
+    import tensorflow as tf
+
+    tf.get_logger().setLevel("ERROR")  # one trace per sequence length is intended
+    results = _check(run, names, lengths, units, eps, seed, path, elements)
+    _print_tables(results, tol)
+    if json_path is not None:
+        json_path.write_text(
+            json.dumps([_as_dict(r, tol) for r in results], indent=2), encoding="utf-8"
+        )
+    return 0 if all(r.passed(tol) for r in results) else 1
+
+
+def _checked(seq_lens, eps, units, tol, elements, path, cell, run) -> tuple[list[int], list[str]]:
+    """(the sequence lengths, the cells to check); a `UsageError` for any value out of range."""
     from seqrnn.errors import UsageError
     from seqrnn.gradcheck import PATHS, check_eps, layer_classes, parse_seq_lens
 
@@ -79,28 +94,28 @@ def gradcheck(
         raise UsageError(f"unknown cell {cell!r}; choose one of {', '.join(names)}, all")
     if run is not None and not (run / "config.json").exists():
         raise UsageError(f"{run} is not a run folder (no config.json); give one seqrnn train wrote")
+    return lengths, names if cell == "all" else [cell]
 
-    import tensorflow as tf
+
+def _check(run, names, lengths, units, eps, seed, path, elements) -> list:
+    """The results of a run's model, or of each cell, with a progress bar of the elements."""
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    tf.get_logger().setLevel("ERROR")  # one trace per sequence length is intended
-    stderr = Console(stderr=True)
+    from seqrnn.gradcheck import check_cell, check_run
+
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} elements"),
         TimeRemainingColumn(),
-        console=stderr,
+        console=Console(stderr=True),
         transient=True,
     )
-    results = []
     with progress:
         if run is not None:
-            from seqrnn.gradcheck import check_run
-
             bar = progress.add_task(f"checking {run}", total=None)
-            results.append(
+            return [
                 check_run(
                     run,
                     eps=eps,
@@ -108,29 +123,22 @@ def gradcheck(
                     elements=elements,
                     progress=lambda done, total: progress.update(bar, completed=done, total=total),
                 )
-            )
-        else:
-            from seqrnn.gradcheck import check_cell
-
-            for name in names if cell == "all" else [cell]:
-                bar = progress.add_task(f"checking {name}", total=None)
-                results.append(
-                    check_cell(
-                        name,
-                        lengths,
-                        units=units,
-                        eps=eps,
-                        seed=seed,
-                        path=path,
-                        progress=lambda d, t, bar=bar: progress.update(bar, completed=d, total=t),
-                    )
+            ]
+        results = []
+        for name in names:
+            bar = progress.add_task(f"checking {name}", total=None)
+            results.append(
+                check_cell(
+                    name,
+                    lengths,
+                    units=units,
+                    eps=eps,
+                    seed=seed,
+                    path=path,
+                    progress=lambda d, t, bar=bar: progress.update(bar, completed=d, total=t),
                 )
-    _print_tables(results, tol)
-    if json_path is not None:
-        json_path.write_text(
-            json.dumps([_as_dict(r, tol) for r in results], indent=2), encoding="utf-8"
-        )
-    return 0 if all(r.passed(tol) for r in results) else 1
+            )
+        return results
 
 
 def _as_dict(result, tol: float) -> dict:

@@ -1,6 +1,6 @@
 """JAX's sequence kernels: cuDNN on a GPU (LSTM, Keras' kernel), the fused path everywhere.
 
-The fused path is TensorFlow's (seqrnn/backend/tensorflow.py) in JAX's terms: the input
+The fused path is TensorFlow's (seqrnn/backend/tensorflow/) in JAX's terms: the input
 projections of all steps are one product outside the loop; `lax.scan` runs only `h @ U` and the
 step's elementwise work; the backward pass is a hand-written reverse scan (`jax.custom_vjp`) that
 carries only `dh` (and `dc`) and recomputes each step's local derivatives from the gate values

@@ -170,7 +170,7 @@ class Bench:
         import tensorflow as tf
 
         from seqrnn.export import build_archive
-        from seqrnn.models import build_model, state_shapes, with_states
+        from seqrnn.models import build_model
         from seqrnn.tasks import make_task
 
         c = self.config
@@ -184,57 +184,65 @@ class Bench:
             generate = loaded.signatures["generate"]
             prime = task.vocabulary[0]
 
-            def sampler(num_samples):
-                def call():
-                    out = generate(
-                        prime=tf.constant(prime),
-                        length=tf.constant(length),
-                        temperature=tf.constant(1.0),
-                        top_k=tf.constant(0),
-                        top_p=tf.constant(1.0),
-                        seed=tf.constant([0, 1], tf.int64),
-                        num_samples=tf.constant(num_samples),
-                    )
-                    return out["samples"].numpy()
-
-                return call
-
             one = self._measure(
                 "generation",
                 f"SavedModel generate, 1 x {length} chars",
-                lambda: sampler(1),
+                lambda: saved_sampler(generate, prime, length, 1),
                 "chars/s",
                 length,
             )
             many = self._measure(
                 "generation",
                 f"SavedModel generate, 64 x {length} chars",
-                lambda: sampler(64),
+                lambda: saved_sampler(generate, prime, length, 64),
                 "chars/s",
                 64 * length,
             )
             many.relative["time / time of 1 sample"] = many.seconds / one.seconds
-            stepper = with_states(model)
-            widths = [w for layer_widths in state_shapes(model) for w in layer_widths]
             chars = min(length, 30)
-
-            def predict_loop():
-                def call():
-                    states = [np.zeros((1, w), "float32") for w in widths]
-                    token = np.zeros((1, 1), "int32")
-                    for _ in range(chars):
-                        logits, *states = stepper.predict(
-                            {"tokens": token, "states": states}, verbose=0
-                        )
-                        token = np.array([[int(np.argmax(logits[0, -1]))]], "int32")
-
-                return call
 
             loop = self._measure(
                 "generation",
                 f"model.predict per character ({chars} chars)",
-                predict_loop,
+                lambda: predict_loop(model, chars),
                 "chars/s",
                 chars,
             )
             one.relative[loop.name] = one.rate / loop.rate
+
+
+def saved_sampler(generate, prime: str, length: int, num_samples: int):
+    """A call of a SavedModel's `generate` signature: `num_samples` samples of `length`."""
+    import tensorflow as tf
+
+    def call():
+        out = generate(
+            prime=tf.constant(prime),
+            length=tf.constant(length),
+            temperature=tf.constant(1.0),
+            top_k=tf.constant(0),
+            top_p=tf.constant(1.0),
+            seed=tf.constant([0, 1], tf.int64),
+            num_samples=tf.constant(num_samples),
+        )
+        return out["samples"].numpy()
+
+    return call
+
+
+def predict_loop(model, chars: int):
+    """What a Keras user writes without in-graph generation: `model.predict` per character,
+    the states fed back by hand (greedy)."""
+    from seqrnn.models import state_shapes, with_states
+
+    stepper = with_states(model)
+    widths = [w for layer_widths in state_shapes(model) for w in layer_widths]
+
+    def call():
+        states = [np.zeros((1, w), "float32") for w in widths]
+        token = np.zeros((1, 1), "int32")
+        for _ in range(chars):
+            logits, *states = stepper.predict({"tokens": token, "states": states}, verbose=0)
+            token = np.array([[int(np.argmax(logits[0, -1]))]], "int32")
+
+    return call

@@ -1,4 +1,4 @@
-"""TensorFlow's kernels (seqrnn/backend/tensorflow.py): when the loops compile, how the batch is
+"""TensorFlow's kernels (seqrnn/backend/tensorflow/): when the loops compile, how the batch is
 sliced, the Phased LSTM's time gate, and the cuDNN path on a GPU."""
 
 from __future__ import annotations
