@@ -119,6 +119,19 @@ def _optional(args, *present):
     return [args.pop(0) if p else None for p in present]
 
 
+def _with_optional(required: tuple, bias, k):
+    """(args, unpack) of a custom-gradient recurrence: the `required` tensors, then `bias` and
+    `k` where they are given; `unpack(args)` returns `(*required, bias, k)` with None for the
+    ones not given."""
+    present = (bias is not None, k is not None)
+    count = len(required)
+
+    def unpack(args):
+        return (*args[:count], *_optional(args[count:], *present))
+
+    return (*required, *(a for a in (bias, k) if a is not None)), unpack
+
+
 def _bias_sums(sums, *terms):
     """The running bias gradients `sums` plus each term's sum over the batch; () without a bias
     (no `sums` carried)."""

@@ -10,8 +10,8 @@ from seqrnn.backend.tensorflow.loops import (
     _gate_gradient,
     _loop,
     _matmul_2d,
-    _optional,
     _previous,
+    _with_optional,
     _zeros_for_none,
     _zeros_like_optional,
 )
@@ -20,12 +20,11 @@ from seqrnn.backend.tensorflow.loops import (
 def lstm(zx, h0, c0, recurrent_kernel, k=None, bias=None, compiled=False):
     """The LSTM recurrence (gate order i, f, c, o; sigmoid gates, tanh): outputs, h_T, c_T."""
     gated, biased = k is not None, bias is not None
-    args = (zx, h0, c0, recurrent_kernel, *(a for a in (bias, k) if a is not None))
+    args, unpack = _with_optional((zx, h0, c0, recurrent_kernel), bias, k)
 
     @tf.custom_gradient
     def run(*args):
-        zx, h0, c0, u = args[:4]
-        b, k = _optional(args[4:], biased, gated)
+        zx, h0, c0, u, b, k = unpack(args)
         num_steps = tf.shape(zx)[0]
         # (4 units,): 2 on the candidate's pre-activations, 1 on the gates'
         scale = tf.repeat(tf.constant([1.0, 1.0, 2.0, 1.0], zx.dtype), tf.shape(h0)[-1])
@@ -111,12 +110,11 @@ def gru(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False):
     input's row, then the recurrent one's), or None. Returns the outputs and h_T.
     """
     gated, biased = k is not None, bias is not None
-    args = (zx, h0, recurrent_kernel, *(a for a in (bias, k) if a is not None))
+    args, unpack = _with_optional((zx, h0, recurrent_kernel), bias, k)
 
     @tf.custom_gradient
     def run(*args):
-        zx, h0, u = args[:3]
-        b, k = _optional(args[3:], biased, gated)
+        zx, h0, u, b, k = unpack(args)
         num_steps = tf.shape(zx)[0]
         units = tf.shape(h0)[-1]
 
@@ -191,12 +189,11 @@ def vanilla(zx, h0, recurrent_kernel, k=None, bias=None, compiled=False, relu=Fa
     h_T."""
     activation = tf.nn.relu if relu else tf.tanh
     gated, biased = k is not None, bias is not None
-    args = (zx, h0, recurrent_kernel, *(a for a in (bias, k) if a is not None))
+    args, unpack = _with_optional((zx, h0, recurrent_kernel), bias, k)
 
     @tf.custom_gradient
     def run(*args):
-        zx, h0, u = args[:3]
-        b, k = _optional(args[3:], biased, gated)
+        zx, h0, u, b, k = unpack(args)
         num_steps = tf.shape(zx)[0]
 
         def step(t, carry):
