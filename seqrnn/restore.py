@@ -39,7 +39,7 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
     config = TrainConfig.load(folder.config)  # a UsageError naming the file when it is bad
     saved_vocabulary = json.loads(folder.config.read_text(encoding="utf-8")).get("vocabulary")
     task = make_task(config.task, **config.task_settings)
-    vocabulary = getattr(task, "vocabulary", None)
+    vocabulary = task.vocabulary
     known = saved_vocabulary is not None and vocabulary is not None
     if known and list(saved_vocabulary) != list(vocabulary):
         raise UsageError(
