@@ -68,6 +68,7 @@ def _options() -> list[inspect.Parameter]:
         return inspect.Parameter(name, KEYWORD, annotation=annotation, default=default)
 
     params = [
+        option("ctx", typer.Context, inspect.Parameter.empty),
         option(
             "task",
             Annotated[str, typer.Argument(metavar="TASK", help=fields["task"].metadata["help"])],
@@ -129,10 +130,16 @@ def _options() -> list[inspect.Parameter]:
         ),
     ]
     for item in settings.flag_fields():
+        kind, optional = settings.field_type(item), item.default is None
+        shown = "none" if optional else True
+        help_text = item.metadata["help"]
         params.append(
             option(
                 item.name,
-                Annotated[settings.field_type(item), typer.Option(help=item.metadata["help"])],
+                Annotated[
+                    kind | None if optional else kind,
+                    typer.Option(help=help_text, show_default=shown),
+                ],
                 item.default,
             )
         )
@@ -199,6 +206,9 @@ def train(**values) -> None:
     from seqrnn.training.runs import RunFolder
 
     resume, force, cpu_devices = values["resume"], values["force"], values["cpu_devices"]
+    steps_given = values["ctx"].get_parameter_source("steps").name != "DEFAULT"
+    if values["epochs"] is not None and steps_given:
+        raise UsageError("--steps and --epochs both say how long to train; pass one of them")
     if resume is not None:
         if force:
             raise UsageError("--resume continues a run and --force replaces one; pass one")
@@ -215,6 +225,9 @@ def train(**values) -> None:
         if cpu_devices < 1:
             raise UsageError(f"cpu-devices must be an integer >= 1, got {cpu_devices}")
     task_object = _make_task(config)  # checks data before any work
+    from seqrnn.training.step import steps_of
+
+    steps_of(config, task_object)  # (epochs of a task that has none: refused here)
     from seqrnn.training.memory import check_fits
 
     check_fits(config, task_object)  # a batch that cannot fit is refused before any allocation

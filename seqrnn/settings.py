@@ -58,6 +58,15 @@ class TextMode(str, enum.Enum):
     CHUNKS = "chunks"
 
 
+class Schedule(str, enum.Enum):
+    """How the learning rate moves after its warm-up: exponential decay (lr_decay once per
+    lr_decay_steps; lr_decay 1 keeps it constant) or a cosine from lr down to min_lr at the
+    last step."""
+
+    EXPONENTIAL = "exponential"
+    COSINE = "cosine"
+
+
 class Split(str, enum.Enum):
     TRAIN = "train"
     VALIDATION = "validation"
@@ -159,6 +168,13 @@ class TrainConfig:
         open_low=True,
     )
     lr_decay_steps: int = setting(1000, "Steps per decay period of the learning rate.", minimum=1)
+    schedule: Schedule = setting(
+        Schedule.EXPONENTIAL, "The learning rate after warm-up: exponential decay or a cosine."
+    )
+    warmup_steps: int = setting(
+        0, "Steps of linear warm-up from 0 to the learning rate (0 = none).", minimum=0
+    )
+    min_lr: float = setting(0.0, "The cosine schedule's learning rate at the last step.", minimum=0)
     clip_norm: float = setting(
         5.0, "Global-norm clipping (0 = off).", minimum=0, note="0 turns it off"
     )
@@ -170,6 +186,12 @@ class TrainConfig:
     )
     batch_size: int = setting(32, "Global batch size, split across replicas.", minimum=1)
     steps: int = setting(1000, "Training steps.", minimum=1)
+    epochs: int | None = setting(
+        None,
+        "Passes over the training data, instead of steps; for tasks that read a fixed data "
+        "set (text).",
+        minimum=1,
+    )
     seed: int = setting(0, "Seed: same seed, same run.")
     strategy: Strategy = setting(Strategy.AUTO, "Distribution strategy (multiworker: TF_CONFIG).")
     # what is recorded
@@ -195,6 +217,8 @@ class TrainConfig:
 
         for item in dataclasses.fields(self):
             name, value, kind = item.name, getattr(self, item.name), field_type(item)
+            if value is None and item.default is None:
+                continue  # an optional setting, not given
             if isinstance(kind, type) and issubclass(kind, enum.Enum):
                 valid = [member.value for member in kind]
                 if value not in valid:
@@ -206,6 +230,13 @@ class TrainConfig:
                 _check(name, value, kind, item.metadata)
             elif kind is int and (isinstance(value, bool) or not isinstance(value, int)):
                 raise UsageError(f"{name} must be an integer, got {value!r}", name)
+        if self.schedule == Schedule.COSINE and not self.min_lr < self.lr:
+            raise UsageError(
+                f"min_lr ({self.min_lr:g}) must be below lr ({self.lr:g}): the cosine schedule "
+                "decays from lr to min_lr",
+                "min_lr",
+                "lr",
+            )
         chrono = self.chrono_init
         if chrono < 0 or chrono == 1:
             raise UsageError(
@@ -256,9 +287,11 @@ _TYPES = {
     "str": str,
     "int": int,
     "float": float,
+    "int | None": int,
     "Cell": Cell,
     "Optimizer": Optimizer,
     "Strategy": Strategy,
+    "Schedule": Schedule,
     "dict[str, Any]": dict,
 }
 

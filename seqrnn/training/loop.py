@@ -31,6 +31,7 @@ from seqrnn.training.step import (
     make_train_step,
     mean_weight_per_row,
     split_cpu,
+    steps_of,
 )
 
 Event = Callable[[str, dict[str, Any]], None]
@@ -118,6 +119,7 @@ class Trainer:
         if self.task is None:
             self.task = make_task(config.task, **config.task_settings)
         task = self.task
+        config.steps = steps_of(config, task)  # epochs as steps (config.json holds both)
         with self.strategy.scope():
             self.model = build_run_model(config, task)
             self.net = with_states(self.model) if task.carries_state else self.model

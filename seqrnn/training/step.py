@@ -15,8 +15,11 @@ the same. The loss shown and logged is the batch's mean per weighted token.
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
+
+import keras  # (loaded with seqrnn's layers already)
 
 from seqrnn.errors import SeqrnnError
 from seqrnn.settings import TrainConfig
@@ -51,14 +54,92 @@ def make_strategy(name: str):
     return tf.distribute.OneDeviceStrategy(gpus[0] if gpus else cpus[0])
 
 
+def learning_rate(config: TrainConfig):
+    """The learning rate of `config`: a number, or a schedule of the optimizer's step count
+    (0 before the first update; a resumed run's optimizer restores it, so its schedule goes on
+    exactly where it stopped).
+
+    Warm-up: `lr * (n + 1) / warmup_steps` for the first `warmup_steps` updates. After it,
+    exponential: `lr * lr_decay ** ((n - warmup_steps) / lr_decay_steps)` (Keras'
+    ExponentialDecay without warm-up; constant at lr_decay 1); cosine: `min_lr + (lr - min_lr)
+    * (1 + cos(pi * p)) / 2` with `p = (n - warmup_steps) / (steps - warmup_steps)`, clipped
+    to [0, 1], so the last step trains at min_lr.
+    """
+    import keras
+
+    if config.schedule == "exponential" and not config.warmup_steps:
+        if config.lr_decay < 1.0:
+            return keras.optimizers.schedules.ExponentialDecay(
+                config.lr, config.lr_decay_steps, config.lr_decay
+            )
+        return config.lr
+    return WarmupSchedule(
+        config.lr,
+        config.warmup_steps,
+        config.schedule,
+        config.lr_decay,
+        config.lr_decay_steps,
+        config.steps,
+        config.min_lr,
+    )
+
+
+class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A linear warm-up, then exponential decay or a cosine (see `learning_rate`)."""
+
+    def __init__(self, lr, warmup_steps, kind, decay, decay_steps, steps, min_lr) -> None:
+        self.lr, self.warmup_steps, self.kind = float(lr), int(warmup_steps), str(kind)
+        self.decay, self.decay_steps = float(decay), int(decay_steps)
+        self.steps, self.min_lr = int(steps), float(min_lr)
+
+    def __call__(self, step):
+        from keras import ops
+
+        n = ops.cast(step, "float32")
+        after = n - self.warmup_steps
+        if self.kind == "cosine":
+            span = max(self.steps - self.warmup_steps, 1)
+            cosine = 0.5 * (1.0 + ops.cos(math.pi * ops.clip(after / span, 0.0, 1.0)))
+            rate = self.min_lr + (self.lr - self.min_lr) * cosine
+        else:
+            rate = self.lr * ops.power(self.decay, ops.maximum(after, 0.0) / self.decay_steps)
+        if not self.warmup_steps:
+            return rate
+        return ops.where(n < self.warmup_steps, self.lr * (n + 1) / self.warmup_steps, rate)
+
+    def get_config(self) -> dict:
+        return {
+            "lr": self.lr,
+            "warmup_steps": self.warmup_steps,
+            "kind": self.kind,
+            "decay": self.decay,
+            "decay_steps": self.decay_steps,
+            "steps": self.steps,
+            "min_lr": self.min_lr,
+        }
+
+
+def steps_of(config: TrainConfig, task) -> int:
+    """The training steps of `config` on `task`: `steps`, or `epochs` passes over the task's
+    training data (a `UsageError` for a task that draws fresh batches for ever)."""
+    from seqrnn.errors import UsageError
+
+    if not config.epochs:
+        return config.steps
+    per_pass = task.batches_per_pass(config.batch_size)
+    if per_pass is None:
+        raise UsageError(
+            f"task {task.name} draws fresh batches for ever, so it has no epochs; train it for "
+            "a number of steps instead",
+            "steps",
+        )
+    return config.epochs * per_pass
+
+
 def make_optimizer(config: TrainConfig):
     import keras
 
-    lr: Any = config.lr
-    if config.lr_decay < 1.0:
-        lr = keras.optimizers.schedules.ExponentialDecay(
-            config.lr, config.lr_decay_steps, config.lr_decay
-        )
+    lr: Any = learning_rate(config)
     classes = {
         "sgd": keras.optimizers.SGD,
         "adagrad": keras.optimizers.Adagrad,

@@ -36,7 +36,8 @@ def test_every_field_is_an_option_with_the_fields_default_and_help(monkeypatch):
         assert default == _default(item), item.name
         flag = "--" + item.name.replace("_", "-")
         line = next(line for line in shown.splitlines() if re.search(rf"{flag}\s", line))
-        assert f"[default: {_default(item)}]" in line, line
+        shown_default = "(none)" if _default(item) is None else _default(item)
+        assert f"[default: {shown_default}]" in line, line
         assert item.metadata["help"] in line, line
 
 
