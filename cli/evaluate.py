@@ -26,7 +26,8 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Seed of the sampled sequences.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Print the task's metrics on its test split (loss, accuracy and the task's own metric).
+    """Print the task's metrics on its test split (loss, accuracy and the task's own metric),
+    with the best checkpoint's weights (the lowest validation loss) and the last step's.
 
     Examples:
     seqrnn eval runs/toy-lstm-20261122-101500
@@ -37,28 +38,44 @@ def evaluate(
     split = split.value
     if samples < 0:
         raise UsageError(f"samples must be >= 0, got {samples}")
-    from seqrnn.generation import generator_for
     from seqrnn.restore import load_run
-    from seqrnn.training.evaluate import Evaluator
 
-    loaded = load_run(run)
-    task, model = loaded.task, loaded.model
-    generator = generator_for(model, task, compiled=False)
-    evaluator = Evaluator(model, task, loaded.config.batch_size, loaded.config.seed, generator)
-    metrics = evaluator.evaluate(split, samples=samples, seed=seed)
-    result = {"run": str(run), "step": loaded.step, "split": split, **metrics}
+    loaded = load_run(run)  # the run's export_weights: its best checkpoint, if it has one
+    measured = {loaded.weights: _measure(loaded, split, samples, seed)}
+    if loaded.weights == "best":
+        last = load_run(run, "last")
+        if last.step != loaded.step:
+            measured["last"] = _measure(last, split, samples, seed)
+    result = {"run": str(run), "split": split, "weights": loaded.weights}
+    result.update(measured[loaded.weights])
+    if "last" in measured and loaded.weights != "last":
+        result["last"] = measured["last"]
     if as_json:
         typer.echo(json.dumps(result))
         return
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{run} at step {loaded.step}: {task.name}, {split} split")
+    table = Table(title=f"{run}: {loaded.task.name}, {split} split")
     table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        table.add_row(key, "-" if value is None else f"{value:.6g}")
+    for name, values in measured.items():
+        table.add_column(f"{name} (step {values['step']})", justify="right")
+    for key in measured[loaded.weights]:
+        if key != "step":
+            row = [values.get(key) for values in measured.values()]
+            table.add_row(key, *("-" if v is None else f"{v:.6g}" for v in row))
     Console().print(table)
+
+
+def _measure(loaded, split: str, samples: int, seed: int) -> dict:
+    """{step, metrics...} of a loaded run's model on `split`."""
+    from seqrnn.generation import generator_for
+    from seqrnn.training.evaluate import Evaluator
+
+    generator = generator_for(loaded.model, loaded.task, compiled=False)
+    config = loaded.config
+    evaluator = Evaluator(loaded.model, loaded.task, config.batch_size, config.seed, generator)
+    return {"step": loaded.step, **evaluator.evaluate(split, samples=samples, seed=seed)}
 
 
 def plot(

@@ -7,6 +7,10 @@ from typing import Annotated
 
 import typer
 
+from cli.settings import library_settings
+
+Weights = library_settings().Weights
+
 
 def export(
     run: Annotated[
@@ -19,6 +23,13 @@ def export(
         ),
     ] = None,
     force: Annotated[bool, typer.Option(help="Replace an existing folder.")] = False,
+    weights: Annotated[
+        Weights | None,
+        typer.Option(
+            help="The best validation loss's weights or the last step's.",
+            show_default="the run's export_weights, best",
+        ),
+    ] = None,
 ) -> None:
     """Export a run as a TensorFlow SavedModel that generates in-graph (needs only TF).
 
@@ -28,7 +39,8 @@ def export(
     """
     from seqrnn.export import export_run
 
-    target = export_run(run, out or Path("saved_models") / Path(run).resolve().name, force=force)
+    target = out or Path("saved_models") / Path(run).resolve().name
+    target = export_run(run, target, force=force, weights=weights and weights.value)
     typer.echo(str(target))
 
 

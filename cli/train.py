@@ -199,6 +199,8 @@ def train(**values) -> None:
     seqrnn train text --data ../shared/data/tinyshakespeare.txt --mode random --seq-len 100
       --units 256 --steps 2000
     seqrnn train adder --set train_digits=1..5 --set test_digits=1..100 --steps 3000
+    seqrnn train text --data ../shared/data/tinyshakespeare.txt --epochs 3 --schedule cosine
+      --warmup-steps 100 --patience 5
     seqrnn train --resume runs/toy-lstm-20261122-101500
     """
     from seqrnn.errors import UsageError
@@ -391,9 +393,13 @@ def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
         "loss": round(summary.loss, 6),
         "val_loss": None if summary.val_loss is None else round(summary.val_loss, 6),
         "seconds": round(summary.seconds, 1),
+        "best_step": summary.best_step,
+        "best_val_loss": None if summary.best_val_loss is None else round(summary.best_val_loss, 6),
         "metrics": {
             key: round(value, 6) if isinstance(value, float) else value
             for key, value in summary.metrics.items()
         },
     }
+    if summary.stopped:
+        screen.console.print(f"seqrnn: {summary.stopped}", highlight=False)
     typer.echo(json.dumps(result))

@@ -161,8 +161,11 @@ def build_archive(model, task):
     return archive
 
 
-def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = False) -> Path:
-    """Exports the model of `run` (its latest checkpoint) to the SavedModel folder `out`."""
+def export_run(
+    run: str | os.PathLike, out: str | os.PathLike, force: bool = False, weights: str | None = None
+) -> Path:
+    """Exports the model of `run` to the SavedModel folder `out`: its best or last weights
+    (`weights`; by default the run's export_weights, see `seqrnn.restore.load_run`)."""
     from seqrnn.restore import load_run
 
     out = Path(out)
@@ -176,7 +179,7 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = Fal
             "force",
             "out",
         )
-    loaded = load_run(run)
+    loaded = load_run(run, weights)
     model, task = loaded.model, loaded.task
     vocabulary = task.token_names()
     archive = build_archive(model, task)
@@ -196,6 +199,7 @@ def export_run(run: str | os.PathLike, out: str | os.PathLike, force: bool = Fal
             "default_prime": task.default_prime_text(),
             "needs_prime": not task.prime_prefix(),  # nothing to start from without one
             "step": loaded.step,
+            "weights": loaded.weights,
             "generates": task.generates,
             "max_length": MAX_LENGTH,
         }

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from seqrnn.errors import SeqrnnError, UsageError
-from seqrnn.settings import TrainConfig
+from seqrnn.settings import TrainConfig, Weights
 from seqrnn.training.runs import RunFolder
 
 
@@ -18,18 +18,22 @@ class LoadedRun:
     folder: RunFolder
     config: TrainConfig
     task: Any
-    model: Any  # keras.Model with the weights of the latest checkpoint
-    step: int
+    model: Any  # keras.Model with the weights asked for
+    step: int  # the step those weights were trained to
+    weights: str = "last"  # "best" (the lowest validation loss's) or "last"
 
 
-def load_run(path: str | os.PathLike) -> LoadedRun:
-    """The model of a run at its latest checkpoint (or its model.keras when it has none)."""
+def load_run(path: str | os.PathLike, weights: str | None = None) -> LoadedRun:
+    """The model of a run: `weights` "best" (its best checkpoint, the lowest validation loss)
+    or "last" (its newest intact checkpoint, or its model.keras when it has none); by default
+    the run's export_weights. A run with no best checkpoint (never validated, or trained before
+    seqrnn kept one) gives its last."""
     import keras
     import tensorflow as tf
 
     from seqrnn.models import build_run_model
     from seqrnn.tasks import make_task
-    from seqrnn.training.checkpoints import newest_intact
+    from seqrnn.training.checkpoints import BEST, newest_intact
 
     folder = RunFolder(path)
     if not folder.path.is_dir():
@@ -63,7 +67,11 @@ def load_run(path: str | os.PathLike) -> LoadedRun:
                         layer.jit_compile = False
             return LoadedRun(folder, config, task, model, config.steps)
         raise UsageError(f"{folder.path} has no checkpoint yet; train it first")
+    weights = Weights(weights or config.export_weights).value
+    best = None
+    if weights == Weights.BEST:
+        best, _ = newest_intact(folder.checkpoints / BEST)
     model = build_run_model(config, task)
     step = tf.Variable(0, dtype=tf.int64)
-    tf.train.Checkpoint(model=model, step=step).restore(latest).expect_partial()
-    return LoadedRun(folder, config, task, model, int(step.numpy()))
+    tf.train.Checkpoint(model=model, step=step).restore(best or latest).expect_partial()
+    return LoadedRun(folder, config, task, model, int(step.numpy()), "best" if best else "last")

@@ -67,6 +67,14 @@ class Schedule(str, enum.Enum):
     COSINE = "cosine"
 
 
+class Weights(str, enum.Enum):
+    """Which weights of a run a command uses: those of its lowest validation loss (the best
+    checkpoint) or those of its last step."""
+
+    BEST = "best"
+    LAST = "last"
+
+
 class Split(str, enum.Enum):
     TRAIN = "train"
     VALIDATION = "validation"
@@ -192,6 +200,15 @@ class TrainConfig:
         "set (text).",
         minimum=1,
     )
+    patience: int | None = setting(
+        None,
+        "Stop after this many validations in a row without a lower validation loss.",
+        minimum=1,
+    )
+    export_weights: Weights = setting(
+        Weights.BEST,
+        "The weights model.keras and the export hold: the best validation loss's or the last.",
+    )
     seed: int = setting(0, "Seed: same seed, same run.")
     strategy: Strategy = setting(Strategy.AUTO, "Distribution strategy (multiworker: TF_CONFIG).")
     # what is recorded
@@ -292,6 +309,7 @@ _TYPES = {
     "Optimizer": Optimizer,
     "Strategy": Strategy,
     "Schedule": Schedule,
+    "Weights": Weights,
     "dict[str, Any]": dict,
 }
 

@@ -19,6 +19,8 @@ from pathlib import Path
 from seqrnn.errors import SeqrnnError, SeqrnnWarning
 
 _NUMBER = re.compile(r"-(\d+)$")
+#: The folder inside checkpoints/ of the best checkpoint (the lowest validation loss).
+BEST = "best"
 
 
 def damage(prefix: str) -> str | None:
@@ -135,17 +137,29 @@ class Checkpointer:
         import numpy as np
         import tensorflow as tf
 
-        self.directory = directory
+        self.directory, self.model = directory, model
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         self.smooth = tf.Variable(math.nan, dtype=tf.float64, trainable=False, name="smooth")
         self.carried = [
             tf.Variable(np.zeros((batch_size, w), np.float32), trainable=False) for w in widths
         ]
-        self.checkpoint = tf.train.Checkpoint(
+        # The best validation so far: its loss, its step, and the validations since it.
+        self.best_loss = tf.Variable(math.nan, dtype=tf.float64, trainable=False)
+        self.best_step = tf.Variable(0, dtype=tf.int64, trainable=False)
+        self.stale = tf.Variable(0, dtype=tf.int64, trainable=False)
+        core = dict(
             model=model, optimizer=optimizer, step=self.step, smooth=self.smooth,
             carried=self.carried,
         )  # fmt: skip
+        tracked = dict(best_loss=self.best_loss, best_step=self.best_step, stale=self.stale)
+        self.checkpoint = tf.train.Checkpoint(**core, **tracked)
+        # Restored in two parts: a run checkpointed before seqrnn kept its best validation
+        # has the first (checked to match) and not the second (its best starts afresh).
+        self._core = tf.train.Checkpoint(**core)
+        self._tracked = tf.train.Checkpoint(**tracked)
         self.manager = tf.train.CheckpointManager(self.checkpoint, str(directory), max_to_keep=3)
+        best = tf.train.Checkpoint(model=model, step=self.best_step)
+        self.best = tf.train.CheckpointManager(best, str(Path(directory) / BEST), max_to_keep=1)
 
     @staticmethod
     def newest_for_resume(directory) -> str | None:
@@ -158,13 +172,39 @@ class Checkpointer:
 
     def restore(self, prefix: str) -> tuple[int, float | None, list]:
         """(step, smooth loss or None, carried states as arrays) of the checkpoint `prefix`."""
-        self.checkpoint.restore(prefix).assert_existing_objects_matched()
+        self._core.restore(prefix).assert_existing_objects_matched()
+        self._tracked.restore(prefix).expect_partial()
         smooth = float(self.smooth.numpy())
         return (
             int(self.step.numpy()),
             None if math.isnan(smooth) else smooth,
             [v.numpy() for v in self.carried],
         )
+
+    def validated(self, step: int, loss: float | None) -> bool:
+        """Counts a validation; a lower loss than any before saves the best checkpoint (the
+        model at `step`, in checkpoints/best/). Whether it was the best so far."""
+        best = float(self.best_loss.numpy())
+        if loss is not None and (math.isnan(best) or loss < best):
+            self.best_loss.assign(loss)
+            self.best_step.assign(step)
+            self.stale.assign(0)
+            self.best.save(checkpoint_number=step)
+            return True
+        self.stale.assign_add(1)
+        return False
+
+    def load_best_weights(self) -> int | None:
+        """Puts the best checkpoint's weights into the model; its step, or None when the run
+        has no best checkpoint (no validation yet)."""
+        import tensorflow as tf
+
+        prefix = self.best.latest_checkpoint
+        if prefix is None:
+            return None
+        step = tf.Variable(0, dtype=tf.int64)
+        tf.train.Checkpoint(model=self.model, step=step).restore(prefix).expect_partial()
+        return int(step.numpy())
 
     def save(self, step: int, smooth: float | None, states: list | None) -> None:
         """Saves step `step`; `states`: the carried states as global-batch arrays, or None."""

@@ -78,6 +78,9 @@ class Summary:
     val_loss: float | None
     seconds: float
     metrics: dict[str, Any]
+    best_step: int | None = None  # the step of the lowest validation loss
+    best_val_loss: float | None = None
+    stopped: str | None = None  # why the run stopped before its last step (patience)
 
 
 class Trainer:
@@ -100,6 +103,7 @@ class Trainer:
         self.resume = resume
         self.on_event = on_event or (lambda kind, data: None)
         self.task = task  # built from the config when not given
+        self.stopped: str | None = None
 
     def _build(self) -> None:
         import keras
@@ -231,14 +235,20 @@ class Trainer:
                 self._check_finite(step, loss, norm)
                 smooth = smooth_loss(smooth, loss * float(tokens_t) / max(float(rows_t), 1.0))
                 self.recorder.count_tokens(float(tokens_t))
-                validation = self._record(step, loss, smooth, norm) or validation
+                validated = self._record(step, loss, smooth, norm)
+                validation = validated or validation
+                patience = validated is not None and self._patience_spent()
                 stopping = stop.requested  # read once: a Ctrl-C from here on waits a step
-                if step % config.checkpoint_every == 0 or step == config.steps or stopping:
+                due = step % config.checkpoint_every == 0 or step == config.steps
+                if due or stopping or patience:
                     saved_states = self.rows.gather(states) if self.carry else None
                     self.checkpoints.save(step, smooth, saved_states)
                     saved = step
-                if step % config.eval_every == 0 or step == config.steps:
+                if validated is not None:
                     self.recorder.curves()
+                if patience:
+                    self.stopped = self._patience_message(step)
+                    break
                 if stopping:  # Ctrl-C: stop between steps, where the state is whole
                     raise Interrupted(f"interrupted at step {step}; checkpoint saved", run.path)
         except KeyboardInterrupt:  # a second Ctrl-C: stop at once, keep the last checkpoint
@@ -250,13 +260,31 @@ class Trainer:
         finally:
             stop.release()
             self.recorder.close()
+        if config.export_weights == "best":
+            self.checkpoints.load_best_weights()  # (the last step's when never validated)
         self.model.save(run.model)
+        best = float(self.checkpoints.best_loss.numpy())
         return Summary(
-            step=config.steps,
+            step=step,
             loss=loss,
             val_loss=validation.get("loss"),
             seconds=time.perf_counter() - began,
             metrics=validation,
+            best_step=None if math.isnan(best) else int(self.checkpoints.best_step.numpy()),
+            best_val_loss=None if math.isnan(best) else best,
+            stopped=self.stopped,
+        )
+
+    def _patience_spent(self) -> bool:
+        patience = self.config.patience
+        return bool(patience) and int(self.checkpoints.stale.numpy()) >= patience
+
+    def _patience_message(self, step: int) -> str:
+        c = self.checkpoints
+        return (
+            f"stopped at step {step}: no lower validation loss in {int(c.stale.numpy())} "
+            f"validations (patience); the best, {float(c.best_loss.numpy()):.4f}, was at step "
+            f"{int(c.best_step.numpy())}"
         )
 
     def _start_event(self, start: int) -> dict[str, Any]:
@@ -294,6 +322,7 @@ class Trainer:
             row = {"tokens_per_s": recorder.throughput(), "lr": f"{lr:.6g}"}
         if step % config.eval_every == 0 or last:
             validation = self.validate(step)
+            self.checkpoints.validated(step, validation.get("loss"))
             row = {**(row or {}), **recorder.validation_columns(validation)}
         if self.generator is not None and (step % config.sample_every == 0 or last):
             length = config.sample_length

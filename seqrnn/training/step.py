@@ -121,19 +121,29 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
 
 def steps_of(config: TrainConfig, task) -> int:
     """The training steps of `config` on `task`: `steps`, or `epochs` passes over the task's
-    training data (a `UsageError` for a task that draws fresh batches for ever)."""
+    training data (a `UsageError` for a task that draws fresh batches for ever, and for a
+    patience that no validation could use)."""
     from seqrnn.errors import UsageError
 
-    if not config.epochs:
-        return config.steps
-    per_pass = task.batches_per_pass(config.batch_size)
-    if per_pass is None:
+    steps = config.steps
+    if config.epochs:
+        per_pass = task.batches_per_pass(config.batch_size)
+        if per_pass is None:
+            raise UsageError(
+                f"task {task.name} draws fresh batches for ever, so it has no epochs; train it "
+                "for a number of steps instead",
+                "steps",
+            )
+        steps = config.epochs * per_pass
+    if config.patience and config.eval_every >= steps:
         raise UsageError(
-            f"task {task.name} draws fresh batches for ever, so it has no epochs; train it for "
-            "a number of steps instead",
-            "steps",
+            f"patience counts validations, and with eval_every {config.eval_every} and "
+            f"{steps} steps there is only the final one; validate more often (a smaller "
+            "eval_every) or leave patience out",
+            "patience",
+            "eval_every",
         )
-    return config.epochs * per_pass
+    return steps
 
 
 def make_optimizer(config: TrainConfig):

@@ -238,7 +238,7 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(tmp_path, capsys):
         assert all(
             np.isfinite(reader.get_tensor(name)).all()
             for name, dtype in reader.get_variable_to_dtype_map().items()
-            if dtype.is_floating
+            if dtype.is_floating and not name.startswith("best_loss")  # NaN: none validated yet
         )
 
 
