@@ -52,7 +52,12 @@ class Palindrome(Study):
             series.append(
                 (cell, np.array([p[0] for p in points], float), np.array([p[1] for p in points]))
             )
-        line_plots([("ACCURACY BY T", series)], folder / "palindrome_accuracy.png")
+        line_plots(
+            [("accuracy by T", series)],
+            folder / "palindrome_accuracy.png",
+            xlabel="T, the digits to remember",
+            ylabel="test accuracy",
+        )
         return "\n\n".join(
             [
                 "Accuracy of the last digit (which must equal the first) on the test split "

@@ -71,7 +71,7 @@ def label(spec: Spec) -> str:
 def plot(outcomes: list[Outcome], column: str, title: str, folder: Path, name: str) -> str:
     """Draws `column` of every run against the step; returns the Markdown image line."""
     series = [(label(o.spec), *curve(o.rows, column)) for o in outcomes]
-    line_plots([(title, series)], folder / name)
+    line_plots([(title, series)], folder / name, ylabel=column.replace("_", " "))
     return f"![{title}]({name})"
 
 
