@@ -13,6 +13,14 @@ Drawing a token from logits (`choose`):
 - the draw uses stateless random numbers (the Gumbel-max trick): step i of a call uses
   `fold_in(seed, i)`, so the same seed gives the same samples in any process.
 
+Burn-in (`burn_in` steps, for models trained with their state carried from window to window,
+text in sequential or chunks mode): such a model rarely saw the zero state it starts from, and
+its samples began with noise (`?N3DMQQFGJTY&TnbzSHUkDM&N` before ordinary Shakespeare). So the
+generator first reads the prime, draws `burn_in` tokens of the model's own text (temperature 1,
+a fixed seed: the same for every call, so that greedy samples stay greedy), discards them, and
+reads the prime again from the state they left: the sample starts from a state like those the
+model was trained in. The discarded steps cost what as many generated characters cost.
+
 The steps run in chunks compiled with XLA (`compiled=True`: the SavedModel, `seqrnn sample`).
 Compiling takes one to two seconds, again for each new number of samples; then 1,000 characters
 of a 256-unit LSTM take about 0.04 s. Sampling done a few times per process (validation samples
@@ -35,6 +43,8 @@ from seqrnn.models import recurrent_layers, state_shapes
 MAX_LENGTH = 100_000
 #: Steps per XLA-compiled chunk of generation.
 CHUNK = 64
+#: The seed of the burn-in's draws: fixed, so that a greedy sample is the same in every call.
+BURN_IN_SEED = (0x5EED, 0xB0B)
 
 
 def _keep_top_k(scaled, top_k):
@@ -85,10 +95,16 @@ class Generator(tf.Module):
             logits per step (a language model of text or of a grammar).
         forbidden: Token ids never generated (a grammar's padding and start tokens).
         compiled: Whether the steps run in XLA-compiled chunks (see the module doc).
+        burn_in: Tokens drawn and discarded before the prime is read again (see the module
+            doc); rounded up to whole chunks of CHUNK.
     """
 
     def __init__(
-        self, model: keras.Model, forbidden: tuple[int, ...] = (), compiled: bool = True
+        self,
+        model: keras.Model,
+        forbidden: tuple[int, ...] = (),
+        compiled: bool = True,
+        burn_in: int = 0,
     ) -> None:
         super().__init__(name="generator")
         if "tokens" not in model.input or len(model.output.shape) != 3:
@@ -101,6 +117,7 @@ class Generator(tf.Module):
         self.head = model.get_layer("logits")
         self.forbidden = tuple(int(i) for i in forbidden)
         self.compiled = bool(compiled)
+        self.burn_in_chunks = -(-int(burn_in) // CHUNK)
         self.timed = isinstance(self.recurrent[0], PhasedLSTM)
         shapes = state_shapes(model)
         self.counts = [len(widths) for widths in shapes]
@@ -131,15 +148,16 @@ class Generator(tf.Module):
             logits = tf.where(banned, tf.cast(-1e9, logits.dtype), logits)
         return logits, new_states
 
-    def run_prime(self, prime, num_samples):
-        """States and last logits after reading the non-empty `prime` (P,) in `num_samples` rows."""
+    def run_prime(self, prime, num_samples, states=None, start=0):
+        """States and last logits after reading the non-empty `prime` (P,) in `num_samples` rows,
+        from `states` (default: zeros) at time step `start`."""
         num_samples = _dynamic(num_samples)
-        states = self.initial_states(num_samples)
+        states = self.initial_states(num_samples) if states is None else states
         logits = tf.zeros([num_samples, self.head.units], self.head.compute_dtype)
 
         def body(i, logits, *states):
             tokens = tf.fill([num_samples], prime[i])
-            logits, states = self.step(tokens, list(states), tf.cast(i, tf.float32))
+            logits, states = self.step(tokens, list(states), tf.cast(start + i, tf.float32))
             return (i + 1, logits, *states)
 
         _, logits, *states = tf.while_loop(
@@ -185,8 +203,8 @@ class Generator(tf.Module):
             which ends before its first `stop_id` (pass -1 for no stop token).
         """
         num_samples = _dynamic(num_samples)
-        logits, states = self.run_prime(prime, num_samples)
-        settings = (temperature, top_k, top_p, seed, stop_id, tf.shape(prime)[0])
+        logits, states, start = self._start(prime, num_samples)
+        settings = (temperature, top_k, top_p, seed, stop_id, start)
         chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None, CHUNK])
         done = tf.zeros([num_samples], tf.bool)
         lengths = tf.zeros([num_samples], tf.int32)
@@ -208,6 +226,26 @@ class Generator(tf.Module):
         ids = tf.reshape(tf.transpose(chunks.stack(), [1, 0, 2]), [num_samples, c * CHUNK])
         ids = tf.concat([ids, tf.fill([num_samples, length], stop_id)], axis=1)
         return ids[:, :length], lengths
+
+    def _start(self, prime, num_samples):
+        """(logits, states, time step) from which the sample is drawn: after the prime, or after
+        the prime, `burn_in` discarded tokens and the prime again (see the module doc)."""
+        logits, states = self.run_prime(prime, num_samples)
+        start = tf.shape(prime)[0]
+        if not self.burn_in_chunks:
+            return logits, states, start
+        done = tf.zeros([num_samples], tf.bool)
+        lengths = tf.zeros([num_samples], tf.int32)
+        seed = tf.constant(BURN_IN_SEED, tf.int64)
+        settings = (tf.constant(1.0), tf.constant(0), tf.constant(1.0), seed, -1, start)
+        steps = self.burn_in_chunks * CHUNK
+        chunk = self._compiled_chunk if self.compiled else self._chunk
+        for c in range(self.burn_in_chunks):  # whole chunks: no step reaches the length
+            _, done, lengths, logits, states = chunk(
+                c * CHUNK, steps, done, lengths, logits, list(states), settings
+            )
+        logits, states = self.run_prime(prime, num_samples, states, start + steps)
+        return logits, states, 2 * start + steps
 
     @tf.function(
         autograph=False,
@@ -233,7 +271,7 @@ def generator_for(model: keras.Model, task, compiled: bool = True) -> Generator 
     the task's models do not generate."""
     if not task.generates:
         return None
-    return Generator(model, task.forbidden_ids, compiled=compiled)
+    return Generator(model, task.forbidden_ids, compiled=compiled, burn_in=task.burn_in)
 
 
 def check_sampling(

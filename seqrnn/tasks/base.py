@@ -127,6 +127,9 @@ class Task:
     shown_metrics: ClassVar[dict[str, str]] = {}
     #: whether `sample_metrics` judges samples drawn at each validation (the grammars)
     judges_samples: ClassVar[bool] = False
+    #: tokens a generator draws and discards before a sample (see `seqrnn.generation`): for
+    #: models trained with the state carried, which rarely saw the zero state samples start from
+    burn_in: ClassVar[int] = 0
 
     @property
     def generates(self) -> bool:

@@ -32,6 +32,8 @@ from seqrnn.tasks.base import Batch, Task, check_int, rng_for, setting
 from seqrnn.tasks.corpus import Corpus, read_corpus
 
 MODES = tuple(mode.value for mode in TextMode)
+#: Tokens drawn and discarded before a sample of a model trained with carried states.
+BURN_IN = 256
 #: What a validation pass reads of the held-out text by default: on a 1 GB corpus the held-out
 #: tenth is 100 million characters, minutes of evaluation at every --eval-every.
 VAL_CHARS = 1_000_000
@@ -125,6 +127,12 @@ class TextTask(Task):
     @property
     def carries_state(self) -> bool:  # type: ignore[override]
         return self.mode != "random"
+
+    @property
+    def burn_in(self) -> int:  # type: ignore[override]
+        """256 tokens for a model trained with carried states (sequential, chunks); none for
+        random windows, which all start from zeros in training too."""
+        return BURN_IN if self.carries_state else 0
 
     @property
     def vocabulary(self) -> str:
