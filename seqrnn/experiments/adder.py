@@ -125,6 +125,3 @@ class Adder(Study):
                 f"![training loss and validation digit accuracy at lr {shown:g}](adder_curves.png)",
             ]
         return "\n\n".join(parts)
-
-
-# --- seed 003: grammars -----------------------------------------------------------------------

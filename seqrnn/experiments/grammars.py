@@ -97,6 +97,3 @@ class Grammars(Study):
         parts.append(plot(outcomes, "loss", "LOSS", folder, "grammars_loss.png"))
         parts.append(plot(outcomes, "grad_norm", "GRAD NORM", folder, "grammars_grad_norm.png"))
         return "\n\n".join(parts)
-
-
-# --- seed 004: palindromes --------------------------------------------------------------------

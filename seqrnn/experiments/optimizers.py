@@ -63,6 +63,3 @@ class Optimizers(Study):
             plot(outcomes, "smooth_loss", "SMOOTH LOSS", folder, "smooth_loss.png"),
         ]
         return "\n\n".join(parts)
-
-
-# --- seed 001: the gradient check -------------------------------------------------------------

@@ -80,6 +80,3 @@ class Palindrome(Study):
                 "![accuracy by T](palindrome_accuracy.png)",
             ]
         )
-
-
-# --- the Phased LSTM paper: frequency discrimination -----------------------------------------

@@ -73,6 +73,3 @@ def plot(outcomes: list[Outcome], column: str, title: str, folder: Path, name: s
     series = [(label(o.spec), *curve(o.rows, column)) for o in outcomes]
     line_plots([(title, series)], folder / name, ylabel=column.replace("_", " "))
     return f"![{title}]({name})"
-
-
-# --- seed 000: optimisers, sampling schemes, batch size --------------------------------------
