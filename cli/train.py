@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import inspect
 import json
+import math
 import time
 from pathlib import Path
 from typing import Annotated
@@ -390,7 +391,7 @@ def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
     result = {
         "run": str(run.path),
         "step": summary.step,
-        "loss": round(summary.loss, 6),
+        "loss": round(summary.loss, 6) if math.isfinite(summary.loss) else None,  # (no step)
         "val_loss": None if summary.val_loss is None else round(summary.val_loss, 6),
         "seconds": round(summary.seconds, 1),
         "best_step": summary.best_step,
