@@ -31,7 +31,8 @@ app = typer.Typer(
 )
 
 _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
-_running = {"command": ""}  # the command this process runs: its flags name the settings
+# The command this process runs (its flags name the settings) and the words typed after it.
+_running: dict = {"command": "", "typed": ()}
 
 
 def _register_commands() -> None:
@@ -161,12 +162,21 @@ def flag_for(setting: str, command: str) -> str:
     return option if setting in known else f"--set {setting}"
 
 
-def with_flags(message: str, settings, command: str) -> str:
-    """`message` with each of the library's `settings` it names written as `command`'s flag."""
+def with_flags(message: str, settings, command: str, typed=()) -> str:
+    """`message` with each of the library's `settings` it names written as `command`'s flag.
+
+    Only whole words are rewritten, never inside a path (`runs/out`, `seq_len.txt`) nor a
+    value the user `typed` as a word of its own (a folder typed as `out` stays `out`)."""
+    kept = sorted((t for t in typed if t and not t.startswith("-") and t in message), key=len)
+    masks = {f"\x00{i}\x00": token for i, token in enumerate(reversed(kept))}
+    for mask, token in masks.items():
+        message = re.sub(rf"(?<!\w){re.escape(token)}(?!\w)", mask, message)
     for setting in settings or ():
         flag = flag_for(setting, command)
-        pattern = rf"(?<![\w\-=]){re.escape(setting)}(?![\w\-])"
+        pattern = rf"(?<![\w\-=/.]){re.escape(setting)}(?![\w\-/]|\.\w)"
         message = re.sub(pattern, lambda match, flag=flag: flag, message)
+    for mask, token in masks.items():
+        message = message.replace(mask, token)
     return message
 
 
@@ -239,7 +249,8 @@ def _show_warnings() -> None:
     def show(message, category, filename, lineno, file=None, line=None):
         # By name: importing seqrnn.errors would import seqrnn (Keras) for `seqrnn --help`.
         if any(c.__module__ == "seqrnn.errors" for c in category.__mro__):
-            text = with_flags(str(message), getattr(message, "settings", ()), _running["command"])
+            settings = getattr(message, "settings", ())
+            text = with_flags(str(message), settings, _running["command"], _running["typed"])
             _stderr.print(f"[bold yellow]seqrnn: warning:[/] {escape(text)}", markup=True)
         else:
             shown(message, category, filename, lineno, file, line)
@@ -255,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = os.environ.get("SEQRNN_DEBUG", "") not in ("", "0")
     args = sys.argv[1:] if argv is None else argv
     _running["command"] = command = _command(args)
+    _running["typed"] = tuple(args)
     if not debug:  # TensorFlow's C++ start-up chatter (no CUDA, CPU features) hides our output
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         wants_help = any(a in ("--help", "-h", "--version") for a in args)
@@ -291,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
             error = SeqrnnError(line)
         from seqrnn.errors import Interrupted
 
-        message = with_flags(str(error), getattr(error, "settings", ()), command)
+        message = with_flags(str(error), getattr(error, "settings", ()), command, tuple(args))
         if isinstance(error, Interrupted):
             if error.run is not None:
                 message += f"; continue with seqrnn train --resume {error.run}"

@@ -237,12 +237,15 @@ class Generator(tf.Module):
         done = tf.zeros([num_samples], tf.bool)
         lengths = tf.zeros([num_samples], tf.int32)
         seed = tf.constant(BURN_IN_SEED, tf.int64)
-        settings = (tf.constant(1.0), tf.constant(0), tf.constant(1.0), seed, -1, start)
+        stop = tf.constant(-1, tf.int32)
+        settings = (tf.constant(1.0), tf.constant(0), tf.constant(1.0), seed, stop, start)
         steps = self.burn_in_chunks * CHUNK
         chunk = self._compiled_chunk if self.compiled else self._chunk
         for c in range(self.burn_in_chunks):  # whole chunks: no step reaches the length
+            # Tensors, as the sampling loop passes them: the compiled chunk is traced once.
+            first, length = tf.constant(c * CHUNK, tf.int32), tf.constant(steps, tf.int32)
             _, done, lengths, logits, states = chunk(
-                c * CHUNK, steps, done, lengths, logits, list(states), settings
+                first, length, done, lengths, logits, list(states), settings
             )
         logits, states = self.run_prime(prime, num_samples, states, start + steps)
         return logits, states, 2 * start + steps

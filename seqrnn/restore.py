@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from seqrnn.errors import SeqrnnError, UsageError
+from seqrnn.errors import SeqrnnError, SeqrnnWarning, UsageError
 from seqrnn.settings import TrainConfig, Weights
 from seqrnn.training.runs import RunFolder
 
@@ -70,7 +71,16 @@ def load_run(path: str | os.PathLike, weights: str | None = None) -> LoadedRun:
     weights = Weights(weights or config.export_weights).value
     best = None
     if weights == Weights.BEST:
-        best, _ = newest_intact(folder.checkpoints / BEST)
+        try:
+            best, _ = newest_intact(folder.checkpoints / BEST)
+        except SeqrnnError:  # the one best checkpoint is damaged: the last will do
+            warnings.warn(
+                SeqrnnWarning(
+                    f"{folder.checkpoints / BEST}: the best checkpoint is damaged; using the "
+                    "last step's weights"
+                ),
+                stacklevel=2,
+            )
     model = build_run_model(config, task)
     step = tf.Variable(0, dtype=tf.int64)
     tf.train.Checkpoint(model=model, step=step).restore(best or latest).expect_partial()

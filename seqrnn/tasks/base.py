@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from seqrnn.errors import UsageError
+from seqrnn.errors import SeqrnnError, UsageError
 from seqrnn.settings import Split
 
 SPLITS = tuple(split.value for split in Split)
@@ -211,7 +211,10 @@ class Task:
         import tensorflow as tf
 
         if kit.generator is None:
-            raise NotImplementedError(f"task {self.name} declares no serving signature")
+            raise SeqrnnError(
+                f"task {self.name} declares no serving signature, so it cannot be exported; "
+                "define its serving method"
+            )
 
         def serve(text):
             logits, _ = kit.generator.run_prime(kit.encode(text), 1)

@@ -224,8 +224,11 @@ class Trainer:
         began = time.perf_counter()
         step = saved = start
         stop = _StopRequest()
+        end = config.steps
+        if self._patience_spent():  # a resumed run that its patience had stopped: no more steps
+            end, self.stopped = start, self._patience_message(start)
         try:
-            for step in range(start + 1, config.steps + 1):
+            for step in range(start + 1, end + 1):
                 states, start_time = self._states(step, states)
                 loss_t, norm_t, tokens_t, rows_t, new_states = self.train_step(
                     next(batches), states, start_time

@@ -108,7 +108,7 @@ def check_fits(config, task, available: int | None = None) -> Estimate:
     )
     raise UsageError(
         f"batch_size {config.batch_size:,} with {config.layers} x {config.units} {config.cell} "
-        f"units over {estimate.steps:,} steps needs about {gib(estimate.total)} for a step, "
+        f"cells over {estimate.steps:,} steps needs about {gib(estimate.total)} for a step, "
         f"and this machine has {gib(available)} available; {advice}",
         "batch_size",
         "units",

@@ -133,6 +133,8 @@ class RunFolder:
 
     def truncate_metrics(self, step: int) -> None:
         """Keeps the rows up to `step` (those a checkpoint covers), so none appears twice."""
+        if not self.metrics.exists():
+            return  # (the first row will write the header of the run's columns)
         rows = [row for row in self.metrics_rows() if int(row["step"]) <= step]
         columns = self._columns()
         tmp = self.metrics.with_suffix(".tmp")

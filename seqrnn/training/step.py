@@ -62,8 +62,9 @@ def learning_rate(config: TrainConfig):
     Warm-up: `lr * (n + 1) / warmup_steps` for the first `warmup_steps` updates. After it,
     exponential: `lr * lr_decay ** ((n - warmup_steps) / lr_decay_steps)` (Keras'
     ExponentialDecay without warm-up; constant at lr_decay 1); cosine: `min_lr + (lr - min_lr)
-    * (1 + cos(pi * p)) / 2` with `p = (n - warmup_steps) / (steps - warmup_steps)`, clipped
-    to [0, 1], so the last step trains at min_lr.
+    * (1 + cos(pi * p)) / 2` with `p = (n - warmup_steps) / (steps - warmup_steps - 1)`,
+    clipped to [0, 1], so the last update (n = steps - 1) trains at min_lr. (metrics.csv's lr is
+    read after each step: the rate of the next one.)
     """
     import keras
 
@@ -98,7 +99,7 @@ class WarmupSchedule(keras.optimizers.schedules.LearningRateSchedule):
         n = ops.cast(step, "float32")
         after = n - self.warmup_steps
         if self.kind == "cosine":
-            span = max(self.steps - self.warmup_steps, 1)
+            span = max(self.steps - self.warmup_steps - 1, 1)
             cosine = 0.5 * (1.0 + ops.cos(math.pi * ops.clip(after / span, 0.0, 1.0)))
             rate = self.min_lr + (self.lr - self.min_lr) * cosine
         else:
@@ -135,6 +136,12 @@ def steps_of(config: TrainConfig, task) -> int:
                 "steps",
             )
         steps = config.epochs * per_pass
+        if steps < 1:
+            raise UsageError(
+                f"an epoch of task {task.name} holds no batch of batch_size {config.batch_size}; "
+                "lower batch_size",
+                "batch_size",
+            )
     if config.patience and config.eval_every >= steps:
         raise UsageError(
             f"patience counts validations, and with eval_every {config.eval_every} and "

@@ -73,6 +73,23 @@ def test_each_setting_is_written_as_the_flag_of_its_command(setting, command, fl
     assert flag_for(setting, command) == flag
 
 
+def test_paths_and_typed_values_are_never_rewritten():
+    typed = ("train", "--out", "my_run")
+    assert with_flags("my_run exists; choose another out", ("out",), "train", typed) == (
+        "my_run exists; choose another --out"
+    )
+    # A value typed as the very word of a setting stays as typed, wherever it stands.
+    assert with_flags("out exists; choose another out", ("out",), "train", ("out",)) == (
+        "out exists; choose another out"
+    )
+    assert with_flags("runs/out is a file; lower seq_len.", ("out", "seq_len"), "train") == (
+        "runs/out is a file; lower --seq-len."
+    )
+    assert with_flags("data/seq_len.txt: lower seq_len", ("seq_len",), "train") == (
+        "data/seq_len.txt: lower --seq-len"
+    )
+
+
 def test_only_the_named_settings_are_rewritten_and_only_as_words():
     message = "batch_size 64 with seq_len 25 is too big; lower batch_size (or units)"
     assert with_flags(message, ("batch_size",), "train") == (

@@ -102,6 +102,10 @@ def test_patience_stops_a_run_that_no_longer_improves_and_says_why(tmp_path, cap
     assert f"stopped at step {result['step']}: no lower validation loss in 2 validations" in (
         captured.err
     )
+    rows = (run / "metrics.csv").read_text(encoding="utf-8")
+    assert main(["train", "--resume", str(run), "--no-export"]) == 0  # its patience is spent
+    assert (run / "metrics.csv").read_text(encoding="utf-8") == rows  # no step trained again
+    assert f"stopped at step {result['step']}" in capsys.readouterr().err
 
 
 def test_patience_without_a_validation_to_count_is_refused(tmp_path, capsys):
