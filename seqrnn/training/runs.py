@@ -54,6 +54,7 @@ class RunFolder:
         self._locked = False
         #: the columns of metrics.csv: a folder's own header when it has one (see `_columns`)
         self.columns: tuple[str, ...] = METRICS
+        self._header: tuple[str, ...] | None = None  # metrics.csv's header, once read
 
     @classmethod
     def open(cls, path: str | os.PathLike, resume: bool, force: bool) -> RunFolder:
@@ -158,12 +159,11 @@ class RunFolder:
     def _columns(self) -> tuple[str, ...]:
         """The header of metrics.csv where it exists (a run resumed keeps its columns), else
         `columns`."""
-        if self.metrics.exists():
+        if self._header is None and self.metrics.exists():  # read once, not at every row
             with open(self.metrics, newline="", encoding="utf-8") as stream:
                 header = next(csv.reader(stream), None)
-            if header:
-                return tuple(header)
-        return self.columns
+            self._header = tuple(header) if header else None
+        return self._header or self.columns
 
     def append_sample(self, step: int, temperature: float, text: str) -> None:
         header = SAMPLE_HEADER.format(step=step, temperature=temperature)

@@ -32,6 +32,24 @@ def test_eval_plot_export_and_sample_succeed(run, tmp_path):
     assert result.exit_code == 0 and (tmp_path / "model" / "saved_model.pb").exists()
     result = runner.invoke(app, ["sample", str(tmp_path / "model"), "--num-samples", "2"])
     assert result.exit_code == 0 and "--- temperature 1, sample 2 ---" in result.stdout
+    last = tmp_path / "last"
+    result = runner.invoke(app, ["export", str(run), "--out", str(last), "--weights", "last"])
+    assert (
+        result.exit_code == 0
+        and json.loads((last / "assets" / "seqrnn.json").read_text())["weights"] == "last"
+    )
+
+
+def test_train_with_a_schedule_epochs_and_patience_succeeds(tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text("".join(chr(97 + (i * 5) % 26) for i in range(1500)), encoding="utf-8")
+    args = ["train", "text", "--data", str(text), "--units", "6", "--embedding-dim", "3"]
+    args += ["--batch-size", "4", "--epochs", "1", "--schedule", "cosine", "--warmup-steps", "2"]
+    args += ["--eval-every", "4", "--patience", "3", "--export-weights", "last", "--no-export"]
+    result = runner.invoke(app, [*args, "--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["best_step"] is not None and summary["step"] >= 4
 
 
 def test_gradcheck_succeeds():
@@ -63,6 +81,10 @@ def test_gradcheck_refuses_an_unknown_path(capsys):
         ["experiment"],
         ["bench", "--units", "many"],
         ["eval", ".", "--samples", "1.5"],
+        ["train", "--schedule", "linear"],
+        ["train", "--epochs", "two"],
+        ["train", "--export-weights", "middle"],
+        ["export", ".", "--weights", "middle"],
     ],
 )
 def test_typer_refuses_malformed_commands_with_exit_2(args):
