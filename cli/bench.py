@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from cli.files import check_new_file
+
 
 class Backend(str, Enum):
     tensorflow = "tensorflow"
@@ -104,6 +106,7 @@ def bench(
         raise UsageError(f"warmup must be an integer >= 0, got {warmup}")
     if vocab_size < 2 or vocab_size > 94:
         raise UsageError(f"vocab-size must lie in 2..94 (printable ASCII), got {vocab_size}")
+    check_new_file(json_path, "--json")
     if json_path is not None and not json_path.parent.is_dir():
         raise UsageError(f"{json_path.parent} is not a folder; --json needs an existing folder")
     config = BenchConfig(

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from cli.files import check_new_file
 from cli.settings import library_settings
 
 HeldOutSplit = library_settings().HeldOutSplit
@@ -84,7 +85,11 @@ def plot(
     ],
     out: Annotated[
         Path | None,
-        typer.Option(metavar="FILE", help="Where to write the PNG.", show_default="RUN/curves.png"),
+        typer.Option(
+            metavar="FILE",
+            help="Where to write the PNG (a new file: an existing one is never replaced).",
+            show_default="RUN/curves.png, redrawn",
+        ),
     ] = None,
 ) -> None:
     """Redraw a run's curves (loss, smooth loss, gradient norm, metric) as a PNG.
@@ -100,6 +105,8 @@ def plot(
     folder = RunFolder(run)
     if not folder.path.is_dir() or not folder.config.exists():
         raise UsageError(f"{run} is not a run folder (no config.json); give one seqrnn train wrote")
+    if out is not None and out.resolve() != folder.curves.resolve():  # the run's own: redrawn
+        check_new_file(out, "--out")
     rows = folder.metrics_rows()
     if not rows:
         raise UsageError(f"{run} has no metrics yet (metrics.csv is empty or missing)")

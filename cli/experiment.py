@@ -28,7 +28,9 @@ def experiment(
     data: Annotated[
         str | None,
         typer.Option(
-            metavar="FILE", help="Text file of the optimizers study.", show_default="none"
+            metavar="FILE",
+            help="Text file of the optimizers and novel studies.",
+            show_default="none",
         ),
     ] = None,
     runs: Annotated[
@@ -44,7 +46,8 @@ def experiment(
     """Run one of the seeds' studies and write its report (Markdown and PNG plots).
 
     Studies: optimizers (seed 000; needs --data), gradcheck (seed 001), adder (seed 002),
-    grammars (seed 003), palindrome (seed 004), frequency (the Phased LSTM paper). Every run
+    grammars (seed 003), palindrome (seed 004), frequency (the Phased LSTM paper), novel (seeds
+    001 and 004; needs --data). Every run
     trains with the ordinary training loop into OUT/runs/KEY; finished runs are skipped and
     interrupted ones resumed when the study is run again, so a long study can be stopped and
     continued. The report is OUT/report.md. --quick shrinks every grid and run to seconds (for

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from cli.files import check_new_file
 from cli.settings import library_settings
 
 Weights = library_settings().Weights
@@ -52,7 +53,12 @@ def sample(
     prime: Annotated[
         str | None,
         typer.Option(
-            help="Text the samples continue.", show_default="the task's start, none for text"
+            help=(
+                "Text the samples continue. Without it a text model trained in sequential or "
+                "chunks mode continues its own burnt-in text; one trained on random windows "
+                "starts after the text's most frequent character."
+            ),
+            show_default="the task's start",
         ),
     ] = None,
     length: Annotated[int, typer.Option(help="Characters per sample (at most 100000).")] = 200,
@@ -78,14 +84,12 @@ def sample(
       --num-samples 3
     seqrnn sample runs/text-lstm-20261122-101500 --prime "ROMEO:" --length 500 --output romeo.txt
     """
-    from seqrnn.errors import UsageError
     from seqrnn.generation import check_sampling
 
     temperatures = temperature or [1.0]
     for value in temperatures:
         check_sampling(length, value, top_k, top_p, num_samples)
-    if output is not None and output.exists():
-        raise UsageError(f"{output} already exists; choose another --output file")
+    check_new_file(output, "--output")
     _check_generation_fits(model, num_samples, length)
     if (model / "config.json").exists() and not (model / "saved_model.pb").exists():
         results = _sample_run(model, prime, length, temperatures, top_k, top_p, num_samples, seed)

@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from cli.files import check_new_file
+
 
 def gradcheck(
     cell: Annotated[str, typer.Option(help="vanilla, lstm, gru, phased or all.")] = "all",
@@ -62,6 +64,7 @@ def gradcheck(
     seqrnn gradcheck --run runs/toy-lstm-20261122-101500 --elements 10
     """
     lengths, names = _checked(seq_lens, eps, units, tol, elements, path, cell, run)
+    check_new_file(json_path, "--json")
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # one trace per sequence length is intended

@@ -11,7 +11,9 @@ Signatures (models of tokens that predict every step, i.e. text and grammars):
   keep every token, `seed` int64[2] fixes the draws in any process). A grammar reads its start
   token before the prime and stops a sample at its end token. A prime character outside the
   vocabulary is an error naming the character (InvalidArgumentError); it is never dropped or
-  replaced. A text model needs a non-empty prime. `length` must lie in 0..MAX_LENGTH.
+  replaced. An empty prime continues the burn-in of a text model trained in sequential or
+  chunks mode (see `seqrnn.generation`); one trained on random windows needs a non-empty
+  prime. `length` must lie in 0..MAX_LENGTH.
 - `step(tokens, time, states...) -> logits, states...`: one step for servers that keep their own
   state (`time` is the step's timestamp, read by a Phased LSTM only; start at 0 and count up).
 - `serving_default`: the task's natural prediction: text: the next-character distribution after
@@ -98,7 +100,6 @@ def _generation_signatures(archive, kit: ServingKit) -> None:
     def generate(prime, length, temperature, top_k, top_p, seed, num_samples):
         ids = kit.encode(prime)
         checks = [
-            tf.debugging.assert_greater(tf.size(ids), 0, message="the prime must not be empty"),
             tf.debugging.assert_less_equal(
                 length, MAX_LENGTH, message=f"length must lie in 0..{MAX_LENGTH}"
             ),
@@ -109,6 +110,11 @@ def _generation_signatures(archive, kit: ServingKit) -> None:
             tf.debugging.assert_less_equal(top_p, 1.0, message="top_p must lie in (0, 1]"),
             tf.debugging.assert_positive(num_samples, message="num_samples must be >= 1"),
         ]
+        if not kit.task.starts_without_prime:  # a burn-in continues from nothing
+            empty = tf.debugging.assert_greater(
+                tf.size(ids), 0, message="the prime must not be empty"
+            )
+            checks.append(empty)
         with tf.control_dependencies(checks):
             out, lengths = generator.generate_ids(
                 ids, length, temperature, top_k, top_p, seed, num_samples, stop
@@ -197,7 +203,7 @@ def export_run(
         marker = {
             "task": task.name,
             "default_prime": task.default_prime_text(),
-            "needs_prime": not task.prime_prefix(),  # nothing to start from without one
+            "needs_prime": not task.starts_without_prime,  # nothing to start from without one
             "step": loaded.step,
             "weights": loaded.weights,
             "generates": task.generates,

@@ -19,7 +19,10 @@ its samples began with noise (`?N3DMQQFGJTY&TnbzSHUkDM&N` before ordinary Shakes
 generator first reads the prime, draws `burn_in` tokens of the model's own text (temperature 1,
 a fixed seed: the same for every call, so that greedy samples stay greedy), discards them, and
 reads the prime again from the state they left: the sample starts from a state like those the
-model was trained in. The discarded steps cost what as many generated characters cost.
+model was trained in. An empty prime is read as nothing: the burn-in starts from the zero state
+(its first token drawn from even odds, as char-rnn starts without a prime text) and the sample
+continues the burnt-in text, from wherever in a line it stopped, so its first characters are
+drawn as the later ones are. The discarded steps cost what as many generated characters cost.
 
 The steps run in chunks compiled with XLA (`compiled=True`: the SavedModel, `seqrnn sample`).
 Compiling takes one to two seconds, again for each new number of samples; then 1,000 characters
@@ -148,12 +151,14 @@ class Generator(tf.Module):
             logits = tf.where(banned, tf.cast(-1e9, logits.dtype), logits)
         return logits, new_states
 
-    def run_prime(self, prime, num_samples, states=None, start=0):
-        """States and last logits after reading the non-empty `prime` (P,) in `num_samples` rows,
-        from `states` (default: zeros) at time step `start`."""
+    def run_prime(self, prime, num_samples, states=None, start=0, logits=None):
+        """States and last logits after reading `prime` (P,) in `num_samples` rows, from
+        `states` (default: zeros) at time step `start`; an empty prime leaves `states` and
+        `logits` (default: zeros, even odds) as they were."""
         num_samples = _dynamic(num_samples)
         states = self.initial_states(num_samples) if states is None else states
-        logits = tf.zeros([num_samples, self.head.units], self.head.compute_dtype)
+        if logits is None:
+            logits = tf.zeros([num_samples, self.head.units], self.head.compute_dtype)
 
         def body(i, logits, *states):
             tokens = tf.fill([num_samples], prime[i])
@@ -247,7 +252,7 @@ class Generator(tf.Module):
             _, done, lengths, logits, states = chunk(
                 first, length, done, lengths, logits, list(states), settings
             )
-        logits, states = self.run_prime(prime, num_samples, states, start + steps)
+        logits, states = self.run_prime(prime, num_samples, states, start + steps, logits)
         return logits, states, 2 * start + steps
 
     @tf.function(

@@ -1,15 +1,21 @@
 """Samples begin well: a model trained with its state carried from window to window (text in
 sequential mode) rarely saw the zero state a sample starts from; the generator's burn-in puts
-it in a state like those of training first. Measured as the model's next-character entropy
-along its own samples: over the first 20 characters it is within 10% of its entropy over
-characters 100-200 (averaged over 20 samples)."""
+it in a state like those of training first, and without a prime the sample continues the
+burnt-in text. Measured as the model's next-character entropy along its own samples: over the
+first 20 characters it is within 10% of its entropy over characters 100-200 (averaged over 20
+samples)."""
 
 from __future__ import annotations
+
+import collections
+import json
 
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from cli.main import main
+from seqrnn.errors import UsageError
 from seqrnn.generation import Generator, generator_for
 from seqrnn.settings import TrainConfig
 from seqrnn.tasks import make_task
@@ -26,13 +32,14 @@ def sequential_model(tmp_path_factory):
         task="text", task_settings=settings, units=128, embedding_dim=32, batch_size=32,
         steps=400, lr=0.005, eval_every=1000, sample_every=1000, log_every=100,
     )  # fmt: skip
-    run = RunFolder.open(tmp_path_factory.mktemp("runs") / "seq", resume=False, force=False)
+    path = tmp_path_factory.mktemp("runs") / "seq"
+    run = RunFolder.open(path, resume=False, force=False)
     try:
         trainer = Trainer(config, run)
         trainer.train()
     finally:
         run.unlock()
-    return trainer.model, trainer.task
+    return trainer.model, trainer.task, path
 
 
 def entropies(generator: Generator, prime, samples: int = 20, length: int = 200) -> np.ndarray:
@@ -51,18 +58,53 @@ def entropies(generator: Generator, prime, samples: int = 20, length: int = 200)
 
 
 def test_the_first_characters_of_a_sample_are_as_sure_as_later_ones(sequential_model):
-    model, task = sequential_model
+    model, task, _ = sequential_model
     assert task.burn_in > 0  # sequential text: the generator burns in
+    assert task.default_prime_text() == "" and task.default_prime().size == 0
     generator = generator_for(model, task, compiled=False)
     warmed = entropies(generator, task.default_prime())
     first, later = warmed[:, :20].mean(), warmed[:, 100:200].mean()
     assert abs(first - later) / later < 0.10, (first, later)
-    # From the zero state the start is measurably less sure (the noise the burn-in removes).
-    cold = entropies(Generator(model, compiled=False), task.default_prime())
+    # From the zero state, after a space, the start is measurably less sure (the noise the
+    # burn-in removes). (An empty prime there would start from even odds: a rigged baseline.)
+    cold = entropies(Generator(model, compiled=False), task.prime_ids(" ")[0])
     cold_gap = abs(cold[:, :20].mean() - cold[:, 100:200].mean()) / cold[:, 100:200].mean()
     assert cold_gap > abs(first - later) / later, (cold_gap, first, later)
 
 
-def test_random_windows_need_no_burn_in():
+def test_without_a_prime_the_sample_continues_the_burnt_in_text(sequential_model, tmp_path):
+    model, task, run = sequential_model
+    generator = generator_for(model, task, compiled=False)
+    empty = tf.constant([], tf.int32)
+    logits, _, start = generator._start(empty, 4)
+    assert int(start) == generator.burn_in_chunks * 64
+    # The first character is drawn from the model's prediction after the burn-in (surer on
+    # average than the log(65) nats of the zero logits an empty prime alone would leave).
+    p = tf.nn.softmax(logits).numpy()
+    first = -(p * np.log(p + 1e-12)).sum(axis=-1)
+    assert first.mean() < np.log(task.vocab_size) - 1.0, first
+    # The CLI and the SavedModel take an empty prime for such a model and sample all the same.
+    out = tmp_path / "s.txt"
+    args = ["sample", str(run), "--prime", "", "--length", "80", "--seed", "2", "--output"]
+    assert main([*args, str(out)]) == 0
+    assert len(out.read_text(encoding="utf-8").strip()) > 40
+    saved = tmp_path / "saved"
+    assert main(["export", str(run), "--out", str(saved)]) == 0
+    marker = json.loads((saved / "assets" / "seqrnn.json").read_text(encoding="utf-8"))
+    assert marker["default_prime"] == "" and marker["needs_prime"] is False
+    loaded = tf.saved_model.load(str(saved))
+    texts = loaded.signatures["generate"](
+        prime=tf.constant(""), length=tf.constant(60), temperature=tf.constant(1.0),
+        top_k=tf.constant(0), top_p=tf.constant(1.0), seed=tf.constant([1, 2], tf.int64),
+        num_samples=tf.constant(3),
+    )["samples"].numpy()  # fmt: skip
+    assert [len(t.decode("utf-8")) for t in texts] == [60, 60, 60]
+
+
+def test_random_windows_need_no_burn_in_and_start_from_the_most_frequent_character():
     task = make_task("text", path=str(shakespeare()), mode="random")
     assert task.burn_in == 0 and make_task("toy").burn_in == 0
+    counts = collections.Counter(task.decode(task.part("train")))
+    assert task.default_prime_text() == counts.most_common(1)[0][0] == " "
+    with pytest.raises(UsageError, match="the prime is empty"):
+        task.prime_ids("")

@@ -20,11 +20,12 @@ from seqrnn.experiments.framework import Outcome, Spec, Study, run_study
 from seqrnn.experiments.frequency import Frequency
 from seqrnn.experiments.gradcheck import GradcheckStudy
 from seqrnn.experiments.grammars import Grammars
+from seqrnn.experiments.novel import Novel
 from seqrnn.experiments.optimizers import Optimizers
 from seqrnn.experiments.palindrome import Palindrome
 
 STUDIES: dict[str, type[Study]] = {
-    s.name: s for s in (Optimizers, GradcheckStudy, Adder, Grammars, Palindrome, Frequency)
+    s.name: s for s in (Optimizers, GradcheckStudy, Adder, Grammars, Palindrome, Frequency, Novel)
 }
 
 
@@ -45,6 +46,7 @@ __all__ = [
     "Frequency",
     "GradcheckStudy",
     "Grammars",
+    "Novel",
     "Optimizers",
     "Outcome",
     "Palindrome",

@@ -58,7 +58,11 @@ def check_prime(prime: str, characters, needs_prime: bool = False) -> None:
             "prime",
         )
     if needs_prime and not prime:
-        raise UsageError("a text model needs a non-empty prime to start from", "prime")
+        raise UsageError(
+            "the prime is empty, and this model has neither a start token nor a burn-in to "
+            "begin from; give prime some text to continue",
+            "prime",
+        )
 
 
 def rng_for(seed: int, split: str) -> np.random.Generator:
@@ -156,6 +160,12 @@ class Task:
         """The characters samples continue when no prime is given."""
         return ""
 
+    @property
+    def starts_without_prime(self) -> bool:
+        """Whether a sample may start from an empty prime: the task reads a start token first
+        (`prime_prefix`), or its generator burns in (`burn_in`) and continues that text."""
+        return bool(self.prime_prefix()) or self.burn_in > 0
+
     def default_prime(self) -> np.ndarray:
         """The ids samples start from when no prime is given."""
         return self.prime_ids(None)[0]
@@ -167,7 +177,7 @@ class Task:
         text = self.default_prime_text() if prime is None else prime
         names = self.token_names()
         index = {c: i for i, c in enumerate(names) if i >= self.special_tokens}
-        check_prime(text, index, needs_prime=not self.prime_prefix())
+        check_prime(text, index, needs_prime=not self.starts_without_prime)
         ids = [*self.prime_prefix(), *(index[c] for c in text)]
         return np.array(ids, dtype=np.int32), text
 

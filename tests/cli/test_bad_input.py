@@ -276,6 +276,7 @@ CASES = [
     ("plot-no-metrics", "plot {nometrics}", 2, "has no metrics yet"),
     ("plot-out-read-only", "plot {run} --out {ro}/curves.png", 1, "choose a place"),
     ("plot-out-under-a-file", "plot {run} --out {file}/curves.png", 1, "is a file, not a folder"),
+    ("plot-out-exists", "plot {run} --out {file}", 2, "already exists"),
     # export
     ("export-missing", "export {tmp}/missing", 2, "no such run folder"),
     ("export-weights-unknown", "export {run} --weights middle", 2, "'middle' is not one of"),
@@ -304,6 +305,8 @@ CASES = [
     ("gradcheck-cell-unknown", "gradcheck --cell transformer", 2, "unknown cell"),
     ("gradcheck-seq-lens-words", "gradcheck --seq-lens a,b", 2, "seq-lens"),
     ("gradcheck-run-missing", "gradcheck --run {tmp}/missing", 2, "not a run folder"),
+    ("gradcheck-json-exists", "gradcheck --cell vanilla --json {file}", 2, "already exists"),
+    ("bench-json-exists", "bench --sections seeds --json {file}", 2, "already exists"),
     ("bench-cells-unknown", "bench --cells transformer", 2, "unknown cell transformer"),
     ("bench-sections-unknown", "bench --sections speed", 2, "unknown section speed"),
     ("experiment-unknown", "experiment sorting", 2, "sorting"),

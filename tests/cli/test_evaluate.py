@@ -27,6 +27,12 @@ def test_eval_prints_the_task_metric_and_plot_redraws_the_curves(tmp_path, capsy
     assert main(["plot", str(out)]) == 0
     assert capsys.readouterr().out.strip() == str(out / "curves.png")
     assert (out / "curves.png").stat().st_size > 1000
+    # the run's own curves.png is redrawn when named; any other existing file is kept
+    assert main(["plot", str(out), "--out", str(out / "curves.png")]) == 0
+    kept = tmp_path / "mine.png"
+    kept.write_bytes(b"mine")
+    assert main(["plot", str(out), "--out", str(kept)]) == 2
+    assert kept.read_bytes() == b"mine"
 
 
 @pytest.mark.parametrize(

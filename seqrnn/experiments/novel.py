@@ -1,0 +1,142 @@
+"""Seeds 001 and 004: a character model of a book, its smooth loss and samples by temperature.
+
+Two models of the same book: the DD2424 vanilla RNN of seed 001 (100 units, windows of 25
+characters read in order, AdaGrad 0.1, gradients clipped to +-5, batch 1, the smooth loss as
+min-char-rnn defines it) and an LSTM as seed 004 trained one (its report says "default
+parameters" without listing them; seqrnn's run: 2 layers of 128 units, windows of 30, batch 64,
+Adam 2e-3). Each is measured on the held-out end of the book (nats per character, next-character
+accuracy) and sampled at temperatures 0.5, 1 and 2, as seed 004 shows its samples.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from seqrnn.experiments.framework import Outcome, Spec, Study, open_evaluator, read_rows
+from seqrnn.experiments.report import curve, label, table
+from seqrnn.plotting import line_plots
+
+TEMPERATURES = (0.5, 1.0, 2.0)
+SAMPLES = 3  # per temperature
+#: The seeds' figures, quoted: seed 001's smooth loss (Goblet of Fire; its long run read windows
+#: of 20 characters, so its sums cover 20 where ours cover 25) at 20,000, 105,000 and 331,000
+#: updates, and seed 004's LSTM on Democracy in America after about 500,000 steps.
+SEED_FIGURES = {
+    "rnn": "smooth loss 42.14 at 20,000 updates, 37.91 at 105,000, 34.08 at 331,000 (seed 001, "
+    "windows of 20)",
+    "lstm": "accuracy about 0.68 after about 500,000 steps (seed 004)",
+}
+
+
+class Novel(Study):
+    name = "novel"
+    title = "Character models of a book: a vanilla RNN and an LSTM, sampled by temperature"
+    source = "seeds 001 (the DD2424 vanilla RNN) and 004 (an LSTM on Democracy in America)"
+    needs_text = True
+
+    def specs(self) -> list[Spec]:
+        quick = self.quick
+        rnn = {"task": "text", "cell": "vanilla", "units": 8 if quick else 100}
+        rnn |= {"embedding_dim": 8 if quick else 100, "optimizer": "adagrad", "lr": 0.1}
+        rnn |= {"batch_size": 1, "clip_value": 5.0, "clip_norm": 0.0}
+        rnn |= {"steps": 10 if quick else 100_000}
+        rnn["task_settings"] = {"path": self.data, "mode": "sequential", "seq_len": 25}
+        lstm = {"task": "text", "cell": "lstm", "units": 8 if quick else 128, "layers": 2}
+        lstm |= {"embedding_dim": 8 if quick else 64, "optimizer": "adam", "lr": 2e-3}
+        lstm |= {"batch_size": 64, "steps": 10 if quick else 6000}
+        lstm["task_settings"] = {"path": self.data, "mode": "sequential", "seq_len": 30}
+        return [
+            Spec("rnn", {"model": "rnn"}, rnn),
+            Spec("lstm", {"model": "lstm"}, lstm),
+        ]
+
+    def measure(self, run_path: Path, spec: Spec, step: int) -> dict[str, Any]:
+        _, evaluator = open_evaluator(run_path)
+        metrics = dict(evaluator.evaluate("test", samples=0))
+        rows = read_rows(run_path)
+        metrics["final_smooth_loss"] = float(rows[-1]["smooth_loss"]) if rows else None
+        length = 40 if self.quick else 200
+        for temperature in TEMPERATURES:
+            texts = evaluator.sample(SAMPLES, temperature, seed=step, length=length)
+            metrics[f"samples T={temperature:g}"] = list(texts)
+        return metrics
+
+    def report(self, outcomes: list[Outcome], folder: Path) -> str:
+        rows = []
+        for o in outcomes:
+            config = o.spec.config
+            settings = (
+                f"{config.get('layers', 1)} x {config['units']} "
+                f"{config['cell']}, windows of {config['task_settings']['seq_len']}, batch "
+                f"{config['batch_size']}, {config['optimizer']} {config['lr']:g}, "
+                f"{config['steps']} steps"
+            )
+            rows.append(
+                {**o.spec.labels, "settings": settings, **o.metrics,
+                 "seed": SEED_FIGURES[o.spec.key]}
+            )  # fmt: skip
+        panels = [
+            ("smooth loss", [(label(o.spec), *curve(o.rows, "smooth_loss")) for o in outcomes]),
+            ("training loss", [(label(o.spec), *curve(o.rows, "loss")) for o in outcomes]),
+        ]
+        line_plots(panels, folder / "novel.png", ylabel="nats")
+        columns = ["model", "settings", "final_smooth_loss", "nats_per_char", "accuracy", "seed"]
+        parts = [
+            "Smooth loss: 0.999 x previous + 0.001 x the loss summed over a window (the LSTM's "
+            "windows are 30 characters long, the RNN's 25: their smooth losses are not on one "
+            "scale; nats per character are). `nats_per_char` and `accuracy` (of the next "
+            "character) are measured on the held-out last 10% of the book.",
+            table(rows, columns),
+            "![smooth loss and training loss](novel.png)",
+        ]
+        parts.append(beside_the_seeds({o.spec.key: o for o in outcomes}))
+        for o in outcomes:
+            parts.append(f"## Samples of the {o.spec.labels['model']}")
+            for temperature in TEMPERATURES:
+                parts.append(f"Temperature {temperature:g}:")
+                texts = o.metrics.get(f"samples T={temperature:g}", [])
+                parts.append("\n".join(["```", *[t.replace("```", "'''") for t in texts], "```"]))
+        return "\n\n".join(parts)
+
+
+def _smooth_at(outcome: Outcome, step: int) -> float | None:
+    """The run's smooth loss at the last logged step up to `step`."""
+    steps, values = curve(outcome.rows, "smooth_loss")
+    before = [v for x, v in zip(steps, values, strict=True) if x <= step]
+    return float(before[-1]) if before else None
+
+
+def beside_the_seeds(runs: dict[str, Outcome]) -> str:
+    """seqrnn's figures beside seeds 001's and 004's, and why they differ."""
+    lines = ["## Beside the seeds", ""]
+    rnn, lstm = runs.get("rnn"), runs.get("lstm")
+    if rnn is not None:
+        early, last = _smooth_at(rnn, 20_000), rnn.metrics.get("final_smooth_loss")
+        steps = rnn.spec.config["steps"]
+        shown = f"{early:.2f} at 20,000 updates, " if early is not None and steps > 20_000 else ""
+        lines.append(
+            f"- vanilla RNN: smooth loss {shown}{last:.2f} after {steps:,} (seed 001: 42.14 at "
+            "20,000 and 37.91 at 105,000, summed over windows of 20 characters; times 25/20, "
+            "52.7 and 47.4 on this scale). "
+            f"Held out: {rnn.metrics.get('nats_per_char', float('nan')):.3f} nats per character."
+        )
+    if lstm is not None:
+        lines.append(
+            f"- LSTM: next-character accuracy {lstm.metrics.get('accuracy', float('nan')):.3f} on "
+            f"the held-out text after {lstm.spec.config['steps']:,} steps of batch 64 (seed 004: "
+            "about 0.68 after about 500,000 steps; its loss figure, 0.126, is of another "
+            "quantity the report does not define)."
+        )
+    lines += [
+        "",
+        "Why the figures differ: seed 001's book (Goblet of Fire) is not public, so the RNN reads "
+        "Democracy in America, seed 004's book, whose long sentences and abstract vocabulary are "
+        "harder to predict than a novel's dialogue; the seeds trained for far more updates than "
+        "these runs (seed 001 331,000, seed 004 500,000) on one-hot inputs (seqrnn: an embedding "
+        "of 100 for the RNN, 64 for the LSTM). The samples: at temperature 0.5 the models repeat "
+        "their likeliest words, at 1 they write as they were trained, at 2 the letters scatter; "
+        "seed 004's samples were mostly newlines (its reading of the zero state), which the "
+        "burn-in of seqrnn's samples avoids.",
+    ]
+    return "\n".join(lines)
