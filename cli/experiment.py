@@ -13,7 +13,8 @@ def experiment(
         str,
         typer.Argument(
             metavar="NAME",
-            help="The study: optimizers, gradcheck, adder, grammars, palindrome or frequency.",
+            help="The study: optimizers, gradcheck, adder, grammars, palindrome, frequency "
+            "or novel.",
         ),
     ],
     out: Annotated[
@@ -64,6 +65,11 @@ def experiment(
     from seqrnn.experiments import make_study, run_study
 
     study = make_study(name, quick=quick, data=data)
+    import tensorflow as tf
+
+    # Each run of a study builds its own generator, whose sampling function is traced once:
+    # TensorFlow's warning about repeated tracing would count those and mislead.
+    tf.get_logger().setLevel("ERROR")
     out = out or Path("experiments") / (f"{name}-quick" if quick else name)
     progress = Progress(
         TextColumn("{task.description}"),

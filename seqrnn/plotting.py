@@ -13,9 +13,10 @@ figures. A value axis is logarithmic when its positive values span more than a f
 
 from __future__ import annotations
 
+import errno
 import math
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -55,6 +56,16 @@ def _figure(count: int):
     return figure, axes
 
 
+def _plain_log_formatter(minor: bool):
+    from matplotlib.ticker import LogFormatter
+
+    class Plain(LogFormatter):
+        def _num_to_string(self, x, vmin, vmax):  # matplotlib writes 6e-01 below 1
+            return f"{x:g}"
+
+    return Plain(labelOnlyBase=not minor, minor_thresholds=(2, 0.5))
+
+
 def _draw(axes, title: str, series, xlabel: str, ylabel: str) -> None:
     """One panel: `series` of (label, xs, ys); a legend when a series has a label."""
     drawn = [(label, np.asarray(xs, float), np.asarray(ys, float)) for label, xs, ys in series]
@@ -65,12 +76,29 @@ def _draw(axes, title: str, series, xlabel: str, ylabel: str) -> None:
     positive = values[values > 0]
     if len(positive) == len(values) and len(values) and positive.max() > LOG_SPAN * positive.min():
         axes.set_yscale("log")
+        # Plain numbers (0.2, 3, 40) rather than 2 x 10^-1 on the spans these curves have;
+        # matplotlib still decides which ticks to label.
+        axes.yaxis.set_major_formatter(_plain_log_formatter(minor=False))
+        axes.yaxis.set_minor_formatter(_plain_log_formatter(minor=True))
     axes.set_title(title, fontsize="medium")
     axes.set_xlabel(xlabel)
     axes.set_ylabel(ylabel)
     axes.grid(True, alpha=0.3)
     if any(label and len(xs) for label, xs, _ in drawn):
         axes.legend(fontsize="small", loc="best")
+
+
+def _new_file_beside(path: Path) -> tuple[int, str]:
+    """(descriptor, name) of a new file in `path`'s folder, with the permissions an ordinary
+    write would give it (`tempfile.mkstemp` makes files only their owner may read)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        name = str(path.parent / f".{path.name}-{secrets.token_hex(4)}")
+        try:
+            return os.open(name, flags, 0o666), name  # less the umask, as open() would
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free temporary name beside it", str(path))
 
 
 def _save(figure, path: str | Path) -> Path:
@@ -80,7 +108,7 @@ def _save(figure, path: str | Path) -> Path:
     path = Path(path)
     FigureCanvasAgg(figure)
     try:
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+        handle, temporary = _new_file_beside(path)
     except OSError as error:  # named by the file asked for, not by the temporary one
         raise type(error)(error.errno, error.strerror, str(path)) from None
     try:

@@ -136,5 +136,26 @@ def test_curves_png_is_a_png_of_one_panel_per_curve(tmp_path, metric):
     image = tf.io.decode_png(path.read_bytes()).numpy()
     assert image.shape[:2] == (2 * 280, 2 * 480)  # loss, smooth, norm (and the metric): 2 x 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curves.png"]  # no temporary left
+    ordinary = tmp_path / "ordinary"
+    ordinary.write_bytes(b"")  # the permissions any file written here gets (umask)
+    assert path.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777
+    ordinary.unlink()
     one = line_plots([("t", [("a", [1, 2], [3, 4])])], tmp_path / "one.png")
     assert tf.io.decode_png(one.read_bytes()).numpy().shape[:2] == (280, 480)
+
+
+def test_log_scaled_panels_label_their_ticks_as_plain_numbers():
+    from matplotlib.figure import Figure
+
+    from seqrnn.plotting import _draw
+
+    axes = Figure().subplots()
+    _draw(axes, "norm", [("", [1, 2, 3], [0.15, 0.4, 4.0])], "step", "norm")
+    assert axes.get_yscale() == "log"
+    ticks = list(axes.yaxis.get_majorticklocs()) + list(axes.yaxis.get_minorticklocs())
+    low, high = axes.get_ylim()
+    shown = [t for t in ticks if low <= t <= high]
+    labels = axes.yaxis.get_major_formatter().format_ticks(shown)
+    labels += axes.yaxis.get_minor_formatter().format_ticks(shown)
+    assert "1" in labels and "0.2" in labels, labels  # plain numbers, none as 2e-01 or 10^0
+    assert not any("e" in t or "10^" in t or "times" in t for t in labels), labels
