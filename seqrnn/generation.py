@@ -20,7 +20,8 @@ generator first reads the prime, draws `burn_in` tokens of the model's own text 
 a fixed seed: the same for every call, so that greedy samples stay greedy), discards them, and
 reads the prime again from the state they left: the sample starts from a state like those the
 model was trained in. An empty prime is read as nothing: the burn-in starts from the zero state
-(its first token drawn from even odds, as char-rnn starts without a prime text) and the sample
+(its first token drawn from even odds, as char-rnn starts without a prime text), draws with a
+seed derived from the sample's (so that each seed starts somewhere else), and the sample
 continues the burnt-in text, from wherever in a line it stopped, so its first characters are
 drawn as the later ones are. The discarded steps cost what as many generated characters cost.
 
@@ -208,7 +209,7 @@ class Generator(tf.Module):
             which ends before its first `stop_id` (pass -1 for no stop token).
         """
         num_samples = _dynamic(num_samples)
-        logits, states, start = self._start(prime, num_samples)
+        logits, states, start = self._start(prime, num_samples, seed)
         settings = (temperature, top_k, top_p, seed, stop_id, start)
         chunks = tf.TensorArray(tf.int32, size=0, dynamic_size=True, element_shape=[None, CHUNK])
         done = tf.zeros([num_samples], tf.bool)
@@ -232,16 +233,19 @@ class Generator(tf.Module):
         ids = tf.concat([ids, tf.fill([num_samples, length], stop_id)], axis=1)
         return ids[:, :length], lengths
 
-    def _start(self, prime, num_samples):
+    def _start(self, prime, num_samples, seed):
         """(logits, states, time step) from which the sample is drawn: after the prime, or after
-        the prime, `burn_in` discarded tokens and the prime again (see the module doc)."""
+        the prime, `burn_in` discarded tokens and the prime again (see the module doc). The
+        burn-in draws with BURN_IN_SEED after a prime, and with a seed of its own derived from
+        `seed` after an empty one (the sample continues it: each seed starts elsewhere)."""
         logits, states = self.run_prime(prime, num_samples)
         start = tf.shape(prime)[0]
         if not self.burn_in_chunks:
             return logits, states, start
         done = tf.zeros([num_samples], tf.bool)
         lengths = tf.zeros([num_samples], tf.int32)
-        seed = tf.constant(BURN_IN_SEED, tf.int64)
+        own = tf.random.experimental.stateless_fold_in(seed, tf.constant(BURN_IN_SEED[0], tf.int64))
+        seed = tf.where(start > 0, tf.constant(BURN_IN_SEED, tf.int64), tf.cast(own, tf.int64))
         stop = tf.constant(-1, tf.int32)
         settings = (tf.constant(1.0), tf.constant(0), tf.constant(1.0), seed, stop, start)
         steps = self.burn_in_chunks * CHUNK

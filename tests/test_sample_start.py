@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from cli.main import main
 from seqrnn.errors import UsageError
-from seqrnn.generation import Generator, generator_for
+from seqrnn.generation import Generator, generator_for, sample_texts
 from seqrnn.settings import TrainConfig
 from seqrnn.tasks import make_task
 from seqrnn.training import RunFolder, Trainer
@@ -48,7 +48,7 @@ def entropies(generator: Generator, prime, samples: int = 20, length: int = 200)
     prime = tf.constant(prime, tf.int32)
     seed = tf.constant([7, 0], tf.int64)
     ids, _ = generator.generate_ids(prime, length, 1.0, 0, 1.0, seed, samples, -1)
-    logits, states, start = generator._start(prime, samples)
+    logits, states, start = generator._start(prime, samples, seed)
     rows = []
     for t in range(length):
         p = tf.nn.softmax(logits)
@@ -76,7 +76,7 @@ def test_without_a_prime_the_sample_continues_the_burnt_in_text(sequential_model
     model, task, run = sequential_model
     generator = generator_for(model, task, compiled=False)
     empty = tf.constant([], tf.int32)
-    logits, _, start = generator._start(empty, 4)
+    logits, _, start = generator._start(empty, 4, tf.constant([0, 0], tf.int64))
     assert int(start) == generator.burn_in_chunks * 64
     # The first character is drawn from the model's prediction after the burn-in (surer on
     # average than the log(65) nats of the zero logits an empty prime alone would leave).
@@ -99,6 +99,28 @@ def test_without_a_prime_the_sample_continues_the_burnt_in_text(sequential_model
         num_samples=tf.constant(3),
     )["samples"].numpy()  # fmt: skip
     assert [len(t.decode("utf-8")) for t in texts] == [60, 60, 60]
+
+
+def test_each_seed_continues_a_burn_in_of_its_own_and_a_prime_keeps_one(sequential_model):
+    model, task, _ = sequential_model
+    generator = generator_for(model, task, compiled=False)
+
+    def after_start(prime, seed):
+        logits, _, _ = generator._start(tf.constant(prime, tf.int32), 2, tf.constant(seed))
+        return logits.numpy()
+
+    empty = task.default_prime()
+    one, two = after_start(empty, [1, 0]), after_start(empty, [2, 0])
+    assert np.abs(one - two).max() > 0.1  # elsewhere in the text: another distribution
+    assert np.array_equal(one, after_start(empty, [1, 0]))  # and the same for the same seed
+    # After a prime the burn-in is the same for every seed, so greedy samples stay greedy.
+    space = task.prime_ids(" ")[0]
+    assert np.array_equal(after_start(space, [1, 0]), after_start(space, [2, 0]))
+    texts = {
+        seed: sample_texts(generator, task, empty, 30, temperature=0.0, seed=(seed, 0))[0]
+        for seed in (1, 2, 3)
+    }
+    assert len(set(texts.values())) == 3, texts  # greedy from an empty prime: a seed's start
 
 
 def test_random_windows_need_no_burn_in_and_start_from_the_most_frequent_character():

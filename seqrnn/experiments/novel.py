@@ -57,8 +57,8 @@ class Novel(Study):
         rows = read_rows(run_path)
         metrics["final_smooth_loss"] = float(rows[-1]["smooth_loss"]) if rows else None
         length = 40 if self.quick else 200
-        for temperature in TEMPERATURES:
-            texts = evaluator.sample(SAMPLES, temperature, seed=step, length=length)
+        for k, temperature in enumerate(TEMPERATURES):  # a seed each: independent samples
+            texts = evaluator.sample(SAMPLES, temperature, seed=step + k, length=length)
             metrics[f"samples T={temperature:g}"] = list(texts)
         return metrics
 
@@ -101,9 +101,9 @@ class Novel(Study):
         for o in outcomes:
             parts.append(f"## Samples of the {o.spec.labels['model']}")
             for temperature in TEMPERATURES:
-                parts.append(f"Temperature {temperature:g}:")
                 texts = o.metrics.get(f"samples T={temperature:g}", [])
-                parts.append("\n".join(["```", *[t.replace("```", "'''") for t in texts], "```"]))
+                parts.append(f"Temperature {temperature:g} ({len(texts)} samples, one block each):")
+                parts += ["\n".join(["```", t.replace("```", "'''"), "```"]) for t in texts]
         return "\n\n".join(parts)
 
 
