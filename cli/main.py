@@ -193,11 +193,15 @@ def _installed(package: str) -> bool:
         return False
 
 
-def _import_tensorflow_quietly() -> None:
+def import_tensorflow_quietly() -> None:
     """Imports TensorFlow with stderr muted: its C++ start-up lines (no CUDA here, CPU
     features) are printed before any log level applies and would bury our one-line messages.
     If the import fails, what it printed is shown after all."""
     if "tensorflow" in sys.modules:
+        return
+    if os.environ.get("SEQRNN_DEBUG", "") not in ("", "0"):
+        import tensorflow  # what it prints is shown, as debugging wants
+
         return
     import tempfile
 
@@ -270,8 +274,11 @@ def main(argv: list[str] | None = None) -> int:
     if not debug:  # TensorFlow's C++ start-up chatter (no CUDA, CPU features) hides our output
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         wants_help = any(a in ("--help", "-h", "--version") for a in args)
-        if not wants_help and any(not a.startswith("-") for a in args) and _installed("tensorflow"):
-            _import_tensorflow_quietly()  # every command uses TensorFlow (bench: where installed)
+        runs = not wants_help and any(not a.startswith("-") for a in args)
+        # Every command uses TensorFlow (bench: where installed); train first checks what
+        # it can without it, and imports it itself.
+        if runs and command != "train" and _installed("tensorflow"):
+            import_tensorflow_quietly()
     try:
         result = app(args=argv, prog_name="seqrnn", standalone_mode=False)
         code = result if isinstance(result, int) else 0

@@ -21,15 +21,21 @@ _NAME = "_seqrnn_settings"
 
 def library_settings() -> ModuleType:
     """seqrnn/settings.py as a module of its own (loaded once)."""
-    if _NAME in sys.modules:
-        return sys.modules[_NAME]
+    return library_module("settings.py", _NAME)
+
+
+def library_module(relative: str, name: str) -> ModuleType:
+    """A file of the seqrnn package that imports only the standard library at its top (such
+    as `settings.py`, `training/memory.py`), loaded on its own as module `name` (once)."""
+    if name in sys.modules:
+        return sys.modules[name]
     package = importlib.util.find_spec("seqrnn")  # finds the package without importing it
     if package is None or not package.submodule_search_locations:
         raise ModuleNotFoundError("seqrnn is not installed (pip install -e .)", name="seqrnn")
-    path = Path(next(iter(package.submodule_search_locations))) / "settings.py"
-    spec = importlib.util.spec_from_file_location(_NAME, path)
+    path = Path(next(iter(package.submodule_search_locations))) / relative
+    spec = importlib.util.spec_from_file_location(name, path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules[_NAME] = module  # dataclasses reads the module of the classes it makes
+    sys.modules[name] = module  # dataclasses reads the module of the classes it makes
     spec.loader.exec_module(module)
     return module

@@ -137,7 +137,8 @@ def _adam_against_adagrad(smooth) -> str:
 
 RANDOM_NOTE = (
     "Random places start every window from the zero state, with no context carried in from the "
-    "text before it, where the other runs carry the state on from window to window."
+    "text before it, where the other runs carry the state on from window to window; the seed "
+    'found random places "pretty close" to its baseline.'
 )
 
 
@@ -152,8 +153,8 @@ def _windows_note(smooth, metrics) -> str:
         f"A batch-1 run of these 20,000 updates reads {passes:.2f} of a pass over the training "
         "text, so no part of it comes twice, in order or in shuffled chunks: the chunks can "
         f"only change which part of the book is read ({chunks:.2f} against {ordered:.2f} in "
-        "order), where the seed found the chunks lower than the text in order (its number of "
-        "updates is not given). "
+        "order), where the seed found the chunks lower than the text in order (it re-ordered "
+        "its chunks each epoch, so it read its book more than once). "
     ) + RANDOM_NOTE
 
 
@@ -187,11 +188,13 @@ def beside_the_seed(metrics: dict[str, dict[str, Any]]) -> str:
             f"- batch size (the same number of updates, so a larger batch reads more text): "
             f"{_order(batches, batch_words)}; the seed: batch 2 40.69, below batch 1.",
             "",
-            "Why the levels differ: the seed's book (Goblet of Fire) is not public, so these runs "
-            "read Democracy in America (long sentences, a Latinate vocabulary, little dialogue); "
-            "the seed does not say after how many updates its figures were read (here 20,000 "
-            "for every run); its network read one-hot characters where seqrnn's reads an "
-            "embedding of 100. A smooth loss is nats summed over 25 characters: divided by 25 it "
-            "is the training loss per character, to set beside `nats_per_char`.",
+            "Why the levels differ: the seed's book (presumably the DD2424 assignment's, Goblet "
+            "of Fire) is not public, so these runs read Democracy in America; the seed does not "
+            "say after how many updates its figures were read (here 20,000 for every run); its "
+            "network presumably read one-hot characters, as the assignment's does, where "
+            "seqrnn's reads an embedding of 100. Keras' AdaGrad starts its accumulator at 0.1 "
+            "where the assignment's starts at 0, so its first steps are smaller: at the rate "
+            "0.001 that slows AdaGrad further. A smooth loss is nats summed over 25 characters: "
+            "divided by 25 it is the training loss per character, to set beside `nats_per_char`.",
         ]
     )

@@ -8,6 +8,10 @@ kept for the backward pass, the logits with their softmax and gradient, the inte
 and weights, all twice (the forward pass keeps them; the backward pass makes as many again);
 per parameter, the weights, their gradients and two optimizer slots. It leaves out what does
 not grow with the batch (TensorFlow itself, about 0.7 GiB).
+
+The module imports only the standard library at its top, so that the command line can load it
+on its own (see `cli.settings.library_module`) and refuse an absurd batch with
+`least_step_bytes` before TensorFlow has loaded (seconds).
 """
 
 from __future__ import annotations
@@ -17,8 +21,6 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-
-from seqrnn.errors import SeqrnnWarning, UsageError
 
 #: Floats each recurrent layer keeps per token and unit: its gates and pre-activations, its
 #: state and output (an LSTM's 4 gates, c, tanh c and h; fewer for the GRU and vanilla cell).
@@ -58,6 +60,25 @@ def estimate_step(config, task, split: str = "train") -> Estimate:
     return Estimate(per_row=per_row, fixed=4 * FLOAT * parameters, rows=rows, steps=steps)
 
 
+#: Gates of each cell, as the cells count them (`num_gates`; checked against them in the tests).
+GATES = {"vanilla": 1, "gru": 3, "lstm": 4, "phased": 4}
+
+
+def least_fixed_bytes(units: int, layers: int, cell: str) -> int:
+    """A lower bound of `estimate_step`'s fixed part that needs no task: the recurrent kernels
+    and biases of every layer (no input kernel, no head), with their gradients and two
+    optimizer slots."""
+    return 4 * FLOAT * layers * GATES.get(cell, 4) * units * (units + 1)
+
+
+def least_step_bytes(batch_size: int, units: int, layers: int, cell: str) -> int:
+    """A lower bound of `estimate_step` that needs no task: `least_fixed_bytes`, and per example
+    one time step of its recurrent activations alone, kept for the backward pass and made
+    again by it. Whatever the task, a training step needs at least this much."""
+    per_row = 2 * FLOAT * layers * units * SAVED_PER_UNIT.get(cell, 14)
+    return least_fixed_bytes(units, layers, cell) + per_row * batch_size
+
+
 def available_memory() -> int | None:
     """Bytes this process may still allocate: the system's available memory, or the cgroup's
     limit when that is lower; None where neither can be read."""
@@ -82,12 +103,16 @@ def available_memory() -> int | None:
 
 
 def gib(count: float) -> str:
+    if count >= 2**40:
+        return f"{count / 2**40:,.1f} TiB"
     return f"{count / 2**30:.1f} GiB" if count >= 2**28 else f"{count / 2**20:.0f} MiB"
 
 
 def check_fits(config, task, available: int | None = None) -> Estimate:
     """Refuses (a `UsageError`) a training step that cannot fit in `available` bytes (default:
     what this machine has free), naming the estimate and the largest batch that fits."""
+    from seqrnn.errors import SeqrnnWarning, UsageError
+
     estimate = max(
         (estimate_step(config, task, split) for split in ("train", "test")),
         key=lambda e: e.total,
@@ -130,6 +155,8 @@ def check_generation_fits(
 ) -> int:
     """Refuses (a `UsageError`) a generation that cannot fit, naming the estimate and the
     largest number of samples that fits."""
+    from seqrnn.errors import UsageError
+
     needed = estimate_generation(samples, length, units, layers, vocab)
     available = available_memory() if available is None else available
     if available is None or needed <= available:

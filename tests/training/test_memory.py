@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
+from cli.settings import library_module
 from seqrnn.errors import UsageError
+from seqrnn.models import CELLS
 from seqrnn.settings import TrainConfig
 from seqrnn.tasks import make_task
 from seqrnn.training.memory import (
@@ -66,3 +71,36 @@ def test_a_grammar_batch_is_bounded_by_its_tokens_and_says_so():
     with pytest.warns(UserWarning, match="holds at most max_tokens=4,096 tokens"):
         estimate = check_fits(TrainConfig(batch_size=10_000_000), task, available=2**40)
     assert estimate.total == small
+
+
+@pytest.mark.parametrize("cell", ["vanilla", "lstm", "gru", "phased"])
+@pytest.mark.parametrize("task_name", ["toy", "adder", "palindrome", "frequency"])
+def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell, task_name):
+    memory = library_module("training/memory.py", "_seqrnn_memory")  # as the CLI loads it
+    task = make_task(task_name)
+    for batch, units, layers in ((1, 8, 1), (32, 128, 1), (64, 256, 3)):
+        config = TrainConfig(task=task_name, cell=cell, batch_size=batch, units=units,
+                             layers=layers)  # fmt: skip
+        least = memory.least_step_bytes(batch, units, layers, cell)
+        estimate = estimate_step(config, task)
+        assert 0 < least <= estimate.total
+        assert memory.least_fixed_bytes(units, layers, cell) <= estimate.fixed
+    assert memory.GATES[cell] == CELLS[cell].cell_class.num_gates
+
+
+def test_an_absurd_batch_is_refused_before_tensorflow_loads(tmp_path):
+    args = ["train", "adder", "--batch-size", "3000000000", "--out", str(tmp_path / "r")]
+    code = (
+        "import sys\n"
+        "from cli.main import main\n"
+        f"code = main({args!r})\n"
+        "print(code, 'tensorflow' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert done.stdout.split() == ["2", "False"], (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "largest --batch-size that fits is below" in lines[0], lines
+    assert not (tmp_path / "r").exists()
