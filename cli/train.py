@@ -190,36 +190,20 @@ def _options() -> list[inspect.Parameter]:
 
 
 def _refuse_an_absurd_batch(values: dict) -> None:
-    """Refuses a batch whose recurrent activations alone cannot fit in this machine's memory
-    (`seqrnn.training.memory.least_step_bytes`), without loading TensorFlow; the full estimate,
-    which needs the task, follows once it has loaded."""
+    """Refuses a batch or width whose recurrent weights and activations alone cannot fit in
+    this machine's memory (`seqrnn.training.memory.least_refusal`), without loading
+    TensorFlow; the full estimate, which needs the task, follows once it has loaded."""
     from cli.settings import library_module
 
     memory = library_module("training/memory.py", "_seqrnn_memory")
     batch, units, layers = values["batch_size"], values["units"], values["layers"]
-    cell = str(getattr(values["cell"], "value", values["cell"]))
     if not all(isinstance(v, int) and v >= 1 for v in (batch, units, layers)):
         return  # the library names what is wrong with them
-    least = memory.least_step_bytes(batch, units, layers, cell)
-    available = memory.available_memory()
-    if available is None or least <= available:
-        return
-    fixed = memory.least_fixed_bytes(units, layers, cell)
-    cells = f"{layers} x {units:,} {cell} cells"
-    if fixed > available:
-        raise typer.BadParameter(
-            f"{cells} need at least {memory.gib(fixed)} for their recurrent weights, gradients "
-            f"and optimizer slots, and this machine has {memory.gib(available)} available; "
-            "lower --units or --layers",
-            param_hint="'--units'",
-        )
-    per_row = memory.least_step_bytes(1, units, layers, cell) - fixed
-    raise typer.BadParameter(
-        f"{batch:,} with {cells} needs at least {memory.gib(least)} for one time step of a "
-        f"training step, and this machine has {memory.gib(available)} available; the largest "
-        f"--batch-size that fits is below {(available - fixed) // per_row:,}",
-        param_hint="'--batch-size'",
-    )
+    cell = str(getattr(values["cell"], "value", values["cell"]))
+    refusal = memory.least_refusal(batch, units, layers, cell)
+    if refusal is not None:
+        message, option = refusal
+        raise typer.BadParameter(message, param_hint=f"'{option}'")
 
 
 def train(**values) -> None:

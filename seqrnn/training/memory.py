@@ -71,12 +71,45 @@ def least_fixed_bytes(units: int, layers: int, cell: str) -> int:
     return 4 * FLOAT * layers * GATES.get(cell, 4) * units * (units + 1)
 
 
+def least_row_bytes(units: int, layers: int, cell: str) -> int:
+    """A lower bound of `estimate_step`'s bytes per example that needs no task: one time step
+    of its recurrent activations alone, kept for the backward pass and made again by it."""
+    return 2 * FLOAT * layers * units * SAVED_PER_UNIT.get(cell, 14)
+
+
 def least_step_bytes(batch_size: int, units: int, layers: int, cell: str) -> int:
-    """A lower bound of `estimate_step` that needs no task: `least_fixed_bytes`, and per example
-    one time step of its recurrent activations alone, kept for the backward pass and made
-    again by it. Whatever the task, a training step needs at least this much."""
-    per_row = 2 * FLOAT * layers * units * SAVED_PER_UNIT.get(cell, 14)
+    """A lower bound of `estimate_step` that needs no task: whatever the task, a training step
+    needs at least this much."""
+    per_row = least_row_bytes(units, layers, cell)
     return least_fixed_bytes(units, layers, cell) + per_row * batch_size
+
+
+def least_refusal(
+    batch_size: int, units: int, layers: int, cell: str, available: int | None = None
+) -> tuple[str, str] | None:
+    """(message, option to blame) when even `least_step_bytes` cannot fit in `available` bytes
+    (default: what this machine has free), else None: the command line's check before
+    TensorFlow loads (`check_fits` follows with the task's full estimate)."""
+    available = available_memory() if available is None else available
+    least = least_step_bytes(batch_size, units, layers, cell)
+    if available is None or least <= available:
+        return None
+    fixed = least_fixed_bytes(units, layers, cell)
+    cells = f"{layers} x {units:,} {cell} cells"
+    if fixed > available:
+        return (
+            f"{cells} need at least {gib(fixed)} for their recurrent weights, gradients and "
+            f"optimizer slots, and this machine has {gib(available)} available; lower --units "
+            "or --layers",
+            "--units",
+        )
+    largest = (available - fixed) // least_row_bytes(units, layers, cell)
+    return (
+        f"{batch_size:,} with {cells} needs at least {gib(least)} for one time step of a "
+        f"training step, and this machine has {gib(available)} available; the largest "
+        f"--batch-size that fits is below {largest:,}",
+        "--batch-size",
+    )
 
 
 def available_memory() -> int | None:
