@@ -202,8 +202,11 @@ def _refuse_an_absurd_batch(values: dict) -> None:
     cell = str(getattr(values["cell"], "value", values["cell"]))
     refusal = memory.least_refusal(batch, units, layers, cell)
     if refusal is not None:
-        message, option = refusal
-        raise typer.BadParameter(message, param_hint=f"'{option}'")
+        from cli.main import flag_for, with_flags
+
+        message, settings = refusal
+        hint = f"'{flag_for(settings[0], 'train')}'"
+        raise typer.BadParameter(with_flags(message, settings, "train"), param_hint=hint)
 
 
 def train(**values) -> None:

@@ -86,8 +86,8 @@ def least_step_bytes(batch_size: int, units: int, layers: int, cell: str) -> int
 
 def least_refusal(
     batch_size: int, units: int, layers: int, cell: str, available: int | None = None
-) -> tuple[str, str] | None:
-    """(message, option to blame) when even `least_step_bytes` cannot fit in `available` bytes
+) -> tuple[str, tuple[str, ...]] | None:
+    """(message, settings it names) when even `least_step_bytes` cannot fit in `available` bytes
     (default: what this machine has free), else None: the command line's check before
     TensorFlow loads (`check_fits` follows with the task's full estimate)."""
     available = available_memory() if available is None else available
@@ -99,16 +99,16 @@ def least_refusal(
     if fixed > available:
         return (
             f"{cells} need at least {gib(fixed)} for their recurrent weights, gradients and "
-            f"optimizer slots, and this machine has {gib(available)} available; lower --units "
-            "or --layers",
-            "--units",
+            f"optimizer slots, and this machine has {gib(available)} available; lower units "
+            "or layers",
+            ("units", "layers"),
         )
     largest = (available - fixed) // least_row_bytes(units, layers, cell)
     return (
         f"{batch_size:,} with {cells} needs at least {gib(least)} for one time step of a "
         f"training step, and this machine has {gib(available)} available; the largest "
-        f"--batch-size that fits is below {largest:,}",
-        "--batch-size",
+        f"batch_size that fits is below {largest:,}",
+        ("batch_size",),
     )
 
 

@@ -88,12 +88,12 @@ def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell,
     assert memory.GATES[cell] == CELLS[cell].cell_class.num_gates
     # What it refuses, and what it blames, in a machine of 1 GiB.
     assert memory.least_refusal(64, 128, 1, cell, available=2**30) is None
-    message, option = memory.least_refusal(10**9, 128, 1, cell, available=2**30)
+    message, settings = memory.least_refusal(10**9, 128, 1, cell, available=2**30)
     largest = int(message.rsplit("below ", 1)[1].replace(",", ""))
-    assert option == "--batch-size" and memory.least_step_bytes(largest, 128, 1, cell) <= 2**30
+    assert settings == ("batch_size",) and memory.least_step_bytes(largest, 128, 1, cell) <= 2**30
     assert memory.least_step_bytes(largest + 1, 128, 1, cell) > 2**30
-    message, option = memory.least_refusal(1, 10**6, 1, cell, available=2**30)
-    assert option == "--units" and "lower --units or --layers" in message
+    message, settings = memory.least_refusal(1, 10**6, 1, cell, available=2**30)
+    assert settings == ("units", "layers") and "lower units or layers" in message
 
 
 def test_an_absurd_batch_is_refused_before_tensorflow_loads(tmp_path):
