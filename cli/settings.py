@@ -11,8 +11,10 @@ this copy is a `str` equal to the library's), and the library checks them again.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -39,3 +41,26 @@ def library_module(relative: str, name: str) -> ModuleType:
     sys.modules[name] = module  # dataclasses reads the module of the classes it makes
     spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def library_without_keras() -> Iterator[None]:
+    """Within it, the seqrnn modules that need neither Keras nor TensorFlow (settings, errors,
+    the tasks) import by their own names without running `seqrnn/__init__.py`; they are
+    forgotten on leaving, so that the library imports whole afterwards. What they raise is of
+    their own classes, not the library's: the caller catches everything. Where the library
+    is loaded already it is used as it is."""
+    if "seqrnn" in sys.modules:
+        yield
+        return
+    package = importlib.util.find_spec("seqrnn")
+    if package is None or not package.submodule_search_locations:
+        raise ModuleNotFoundError("seqrnn is not installed (pip install -e .)", name="seqrnn")
+    stand_in = ModuleType("seqrnn", "seqrnn's modules without its layers (cli.settings)")
+    stand_in.__path__ = list(package.submodule_search_locations)
+    sys.modules["seqrnn"] = stand_in
+    try:
+        yield
+    finally:
+        for name in [n for n in sys.modules if n == "seqrnn" or n.startswith("seqrnn.")]:
+            del sys.modules[name]

@@ -191,8 +191,9 @@ def _options() -> list[inspect.Parameter]:
 
 def _refuse_an_absurd_batch(values: dict) -> None:
     """Refuses a batch or width whose recurrent weights and activations alone cannot fit in
-    this machine's memory (`seqrnn.training.memory.least_refusal`), without loading
-    TensorFlow; the full estimate, which needs the task, follows once it has loaded."""
+    this machine's memory (`seqrnn.training.memory.least_refusal`) over the task's longest
+    training batch (`Task.batch_shape`), without loading TensorFlow; the full estimate follows
+    once it has loaded."""
     from cli.settings import library_module
 
     memory = library_module("training/memory.py", "_seqrnn_memory")
@@ -200,13 +201,42 @@ def _refuse_an_absurd_batch(values: dict) -> None:
     if not all(isinstance(v, int) and v >= 1 for v in (batch, units, layers)):
         return  # the library names what is wrong with them
     cell = str(getattr(values["cell"], "value", values["cell"]))
-    refusal = memory.least_refusal(batch, units, layers, cell)
+    shapes = _batch_shapes(values) or {"train": (batch, 1)}
+
+    def least(split: str) -> int:
+        rows, steps = shapes[split]
+        return memory.least_step_bytes(rows, units, layers, cell, steps, split)
+
+    split = max(shapes, key=least)  # a test batch may be longer than a training one
+    rows, steps = shapes[split]
+    refusal = memory.least_refusal(batch, units, layers, cell, steps=steps, rows=rows, split=split)
     if refusal is not None:
         from cli.main import flag_for, with_flags
 
         message, settings = refusal
         hint = f"'{flag_for(settings[0], 'train')}'"
         raise typer.BadParameter(with_flags(message, settings, "train"), param_hint=hint)
+
+
+def _batch_shapes(values: dict) -> dict[str, tuple[int, int]] | None:
+    """(rows, steps) of the task's longest training and test batches, told by the task from
+    its settings without Keras (`cli.settings.library_without_keras`), or None where it cannot
+    tell: then the library names what is wrong once it has loaded."""
+    from cli.settings import library_without_keras
+
+    with library_without_keras():
+        try:
+            from seqrnn.tasks import TASKS
+
+            task = TASKS[str(values["task"])]
+            settings = _task_settings(str(values["task"]), values["settings"] or [], values)
+            shapes = {
+                split: task.batch_shape(values["batch_size"], settings, split)
+                for split in ("train", "test")
+            }
+        except Exception:  # the stand-in's errors are not of the library's classes
+            return None
+    return shapes if all(rows >= 1 and steps >= 1 for rows, steps in shapes.values()) else None
 
 
 def train(**values) -> None:

@@ -253,6 +253,15 @@ class Task:
         estimate's input)."""
         raise NotImplementedError
 
+    @classmethod
+    def batch_shape(
+        cls, batch_size: int, settings: dict[str, Any], split: str = "train"
+    ) -> tuple[int, int]:
+        """`longest_batch(batch_size, split)` of the task with these settings, from the
+        settings alone: what the command line's memory check before TensorFlow loads needs.
+        It builds the task; a task that reads data to be built (a corpus) tells it without."""
+        return cls(**settings).longest_batch(batch_size, split)
+
     def generated(
         self, split: str, seed: int, make_batch: Callable[[np.random.Generator], Batch]
     ) -> Iterator[Batch]:

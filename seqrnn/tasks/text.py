@@ -195,6 +195,13 @@ class TextTask(Task):
     def longest_batch(self, batch_size: int, split: str = "train") -> tuple[int, int]:
         return batch_size, self.seq_len
 
+    @classmethod
+    def batch_shape(cls, batch_size: int, settings: dict, split: str = "train") -> tuple[int, int]:
+        """`longest_batch` without reading the corpus: every batch is `seq_len` steps."""
+        seq_len = settings.get("seq_len", cls.__dataclass_fields__["seq_len"].default)
+        check_int("seq_len", seq_len, 1)
+        return batch_size, seq_len
+
     def eval_batch_count(self, split: str, batch_size: int) -> int:
         length = len(self.part(split))
         streams = max(1, min(batch_size, (length - 1) // self.seq_len))

@@ -11,7 +11,7 @@ not grow with the batch (TensorFlow itself, about 0.7 GiB).
 
 The module imports only the standard library at its top, so that the command line can load it
 on its own (see `cli.settings.library_module`) and refuse an absurd batch with
-`least_step_bytes` before TensorFlow has loaded (seconds).
+`least_refusal` before TensorFlow has loaded (seconds).
 """
 
 from __future__ import annotations
@@ -71,31 +71,49 @@ def least_fixed_bytes(units: int, layers: int, cell: str) -> int:
     return 4 * FLOAT * layers * GATES.get(cell, 4) * units * (units + 1)
 
 
-def least_row_bytes(units: int, layers: int, cell: str) -> int:
-    """A lower bound of `estimate_step`'s bytes per example that needs no task: one time step
-    of its recurrent activations alone, kept for the backward pass and made again by it."""
-    return 2 * FLOAT * layers * units * SAVED_PER_UNIT.get(cell, 14)
+def least_row_bytes(
+    units: int, layers: int, cell: str, steps: int = 1, split: str = "train"
+) -> int:
+    """A lower bound of `estimate_step`'s bytes per example that needs no task: `steps` time
+    steps (at least one, whatever the task) of its recurrent activations alone, kept for the
+    backward pass and made again by it (a "train" step) or made once (an evaluation batch)."""
+    passes = 2 if split == "train" else 1
+    return passes * FLOAT * layers * units * SAVED_PER_UNIT.get(cell, 14) * steps
 
 
-def least_step_bytes(batch_size: int, units: int, layers: int, cell: str) -> int:
-    """A lower bound of `estimate_step` that needs no task: whatever the task, a training step
-    needs at least this much."""
-    per_row = least_row_bytes(units, layers, cell)
+def least_step_bytes(
+    batch_size: int, units: int, layers: int, cell: str, steps: int = 1, split: str = "train"
+) -> int:
+    """A lower bound of `estimate_step` that needs no task: a training step (or an evaluation
+    batch) of `batch_size` rows over `steps` time steps needs at least this much."""
+    per_row = least_row_bytes(units, layers, cell, steps, split)
     return least_fixed_bytes(units, layers, cell) + per_row * batch_size
 
 
 def least_refusal(
-    batch_size: int, units: int, layers: int, cell: str, available: int | None = None
+    batch_size: int,
+    units: int,
+    layers: int,
+    cell: str,
+    available: int | None = None,
+    steps: int = 1,
+    rows: int | None = None,
+    split: str = "train",
 ) -> tuple[str, tuple[str, ...]] | None:
     """(message, settings it names) when even `least_step_bytes` cannot fit in `available` bytes
     (default: what this machine has free), else None: the command line's check before
-    TensorFlow loads (`check_fits` follows with the task's full estimate)."""
+    TensorFlow loads (`check_fits` follows with the task's full estimate). `rows` and `steps`
+    are the task's longest batch of `split` (`Task.batch_shape`) where the command line could
+    tell them; a task whose batches hold fewer rows than `batch_size` has fewer `rows`."""
     available = available_memory() if available is None else available
-    least = least_step_bytes(batch_size, units, layers, cell)
+    rows = batch_size if rows is None else rows
+    least = least_step_bytes(rows, units, layers, cell, steps, split)
     if available is None or least <= available:
         return None
     fixed = least_fixed_bytes(units, layers, cell)
     cells = f"{layers} x {units:,} {cell} cells"
+    span = "one time step" if steps == 1 else f"{steps:,} time steps"
+    span += " of a training step" if split == "train" else f" of a {split} batch"
     if fixed > available:
         return (
             f"{cells} need at least {gib(fixed)} for their recurrent weights, gradients and "
@@ -103,10 +121,17 @@ def least_refusal(
             "or layers",
             ("units", "layers"),
         )
-    largest = (available - fixed) // least_row_bytes(units, layers, cell)
+    if rows < batch_size:  # the task caps its batches: a smaller batch_size changes nothing
+        return (
+            f"{rows:,} rows (the most a batch of this task holds) with {cells} need at least "
+            f"{gib(least)} for {span}, and this machine has "
+            f"{gib(available)} available; lower units or layers",
+            ("units", "layers"),
+        )
+    largest = (available - fixed) // least_row_bytes(units, layers, cell, steps, split)
     return (
-        f"{batch_size:,} with {cells} needs at least {gib(least)} for one time step of a "
-        f"training step, and this machine has {gib(available)} available; the largest "
+        f"{batch_size:,} with {cells} needs at least {gib(least)} for {span}, and this "
+        f"machine has {gib(available)} available; the largest "
         f"batch_size that fits is below {largest:,}",
         ("batch_size",),
     )

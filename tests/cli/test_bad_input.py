@@ -235,6 +235,12 @@ CASES = [
     ("train-batch-zero", "train toy --batch-size 0", 2, "batch-size must be"),
     ("train-batch-absurd", "train adder --batch-size 3000000000", 2, "largest --batch-size"),
     ("train-units-absurd", "train adder --units 10000000", 2, "lower --units or --layers"),
+    (
+        "train-batch-long-test",
+        "train adder --batch-size 1000000 --set test_digits=1..100000",
+        2,
+        "of a test batch",
+    ),
     ("train-steps-word", "train toy --steps many", 2, "Invalid value for '--steps'"),
     ("train-lr-negative", "train toy --lr -1", 2, "--lr must be > 0"),
     ("train-epochs-zero", "train text --data {text} --epochs 0", 2, "--epochs must be an integer"),

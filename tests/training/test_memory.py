@@ -11,16 +11,18 @@ from pathlib import Path
 import pytest
 
 from cli.settings import library_module
+from cli.train import TEXT_OPTIONS
 from seqrnn.errors import UsageError
 from seqrnn.models import CELLS
 from seqrnn.settings import TrainConfig
-from seqrnn.tasks import make_task
+from seqrnn.tasks import TextTask, make_task
 from seqrnn.training.memory import (
     check_fits,
     check_generation_fits,
     estimate_generation,
     estimate_step,
 )
+from tests.conftest import shakespeare
 
 
 def largest(message: str) -> int:
@@ -78,12 +80,14 @@ def test_a_grammar_batch_is_bounded_by_its_tokens_and_says_so():
 def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell, task_name):
     memory = library_module("training/memory.py", "_seqrnn_memory")  # as the CLI loads it
     task = make_task(task_name)
-    for batch, units, layers in ((1, 8, 1), (32, 128, 1), (64, 256, 3)):
+    for batch, units, layers in ((1, 8, 1), (32, 128, 1), (64, 256, 3), (10**7, 16, 1)):
         config = TrainConfig(task=task_name, cell=cell, batch_size=batch, units=units,
                              layers=layers)  # fmt: skip
-        least = memory.least_step_bytes(batch, units, layers, cell)
+        rows, steps = type(task).batch_shape(batch, {})  # what the CLI asks before TF loads
+        assert (rows, steps) == task.longest_batch(batch, "train")
+        least = memory.least_step_bytes(rows, units, layers, cell, steps)
         estimate = estimate_step(config, task)
-        assert 0 < least <= estimate.total
+        assert 0 < memory.least_step_bytes(rows, units, layers, cell) <= least <= estimate.total
         assert memory.least_fixed_bytes(units, layers, cell) <= estimate.fixed
     assert memory.GATES[cell] == CELLS[cell].cell_class.num_gates
     # What it refuses, and what it blames, in a machine of 1 GiB.
@@ -96,8 +100,39 @@ def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell,
     assert settings == ("units", "layers") and "lower units or layers" in message
 
 
-def test_an_absurd_batch_is_refused_before_tensorflow_loads(tmp_path):
-    args = ["train", "adder", "--batch-size", "3000000000", "--out", str(tmp_path / "r")]
+def test_the_text_task_tells_its_batch_shape_without_reading_its_corpus(tmp_path):
+    task = make_task("text", path=shakespeare(), seq_len=40)
+    assert TextTask.batch_shape(64, {"seq_len": 40}) == task.longest_batch(64, "train")
+    missing = str(tmp_path / "nothing.txt")  # no corpus is read
+    assert TextTask.batch_shape(64, {"path": missing}) == (64, 25) == (64, TextTask.seq_len)
+
+
+def test_the_check_before_tensorflow_loads_takes_the_task_s_batch_shapes():
+    from cli.train import _batch_shapes, _refuse_an_absurd_batch
+
+    values = {"task": "toy", "settings": [], "batch_size": 10**7, "units": 128, "layers": 1,
+              "cell": "lstm", **dict.fromkeys(TEXT_OPTIONS)}  # fmt: skip
+    rows, steps = _batch_shapes(values)["train"]  # a grammar's batch holds max_tokens tokens
+    assert (rows, steps) == make_task("toy").longest_batch(10**7) and rows < 10**7
+    _refuse_an_absurd_batch(values)  # so ten million is no reason to refuse it (it warns)
+    adder = {**values, "task": "adder", "settings": ["train_digits=1..9", "test_digits=1..99"]}
+    assert _batch_shapes(adder) == {"train": (10**7, 10), "test": (10**7, 100)}
+    assert _batch_shapes({**adder, "settings": ["nosuchkey=1"]}) is None  # the library says
+    assert _batch_shapes({**values, "task": "text", "seq_len": 70})["train"] == (10**7, 70)
+
+
+@pytest.mark.parametrize(
+    ("argv", "blames"),
+    [
+        (["adder", "--batch-size", "3000000000"], "time steps of a"),
+        # One step of a million rows fits in 10 GiB; 100,001 of them need about 900 TiB.
+        (["adder", "--batch-size", "1000000", "--set", "train_digits=1..100000"], "100,001 time"),
+        # ... and 100,001 steps of a test batch, kept once, half as much.
+        (["adder", "--batch-size", "1000000", "--set", "test_digits=1..100000"], "of a test batch"),
+    ],
+)
+def test_an_absurd_batch_is_refused_before_tensorflow_loads(tmp_path, argv, blames):
+    args = ["train", *argv, "--out", str(tmp_path / "r")]
     code = (
         "import sys\n"
         "from cli.main import main\n"
@@ -111,4 +146,5 @@ def test_an_absurd_batch_is_refused_before_tensorflow_loads(tmp_path):
     assert done.stdout.split() == ["2", "False"], (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "largest --batch-size that fits is below" in lines[0], lines
+    assert blames in lines[0]
     assert not (tmp_path / "r").exists()
