@@ -50,14 +50,15 @@ def library_without_keras() -> Iterator[None]:
     forgotten on leaving, so that the library imports whole afterwards. What they raise is of
     their own classes, not the library's: the caller catches everything. Where the library
     is loaded already it is used as it is."""
-    if "seqrnn" in sys.modules:
-        yield
+    if any(name == "seqrnn" or name.startswith("seqrnn.") for name in sys.modules):
+        yield  # (some of it loaded, even by an import that failed: left as it is)
         return
     package = importlib.util.find_spec("seqrnn")
     if package is None or not package.submodule_search_locations:
         raise ModuleNotFoundError("seqrnn is not installed (pip install -e .)", name="seqrnn")
     stand_in = ModuleType("seqrnn", "seqrnn's modules without its layers (cli.settings)")
     stand_in.__path__ = list(package.submodule_search_locations)
+    stand_in.__spec__ = package
     sys.modules["seqrnn"] = stand_in
     try:
         yield

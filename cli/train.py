@@ -192,8 +192,8 @@ def _options() -> list[inspect.Parameter]:
 def _refuse_an_absurd_batch(values: dict) -> None:
     """Refuses a batch or width whose recurrent weights and activations alone cannot fit in
     this machine's memory (`seqrnn.training.memory.least_refusal`) over the task's longest
-    training batch (`Task.batch_shape`), without loading TensorFlow; the full estimate follows
-    once it has loaded."""
+    training or test batch (`Task.batch_shape`), whichever needs more, without loading
+    TensorFlow; the full estimate follows once it has loaded."""
     from cli.settings import library_module
 
     memory = library_module("training/memory.py", "_seqrnn_memory")

@@ -74,8 +74,9 @@ def least_fixed_bytes(units: int, layers: int, cell: str) -> int:
 def least_row_bytes(
     units: int, layers: int, cell: str, steps: int = 1, split: str = "train"
 ) -> int:
-    """A lower bound of `estimate_step`'s bytes per example that needs no task: `steps` time
-    steps (at least one, whatever the task) of its recurrent activations alone, kept for the
+    """A lower bound of `estimate_step`'s bytes per example that needs no task object, only
+    the task's `steps` (one, where they are not known: every task has at least one) of the
+    recurrent activations alone, kept for the
     backward pass and made again by it (a "train" step) or made once (an evaluation batch)."""
     passes = 2 if split == "train" else 1
     return passes * FLOAT * layers * units * SAVED_PER_UNIT.get(cell, 14) * steps
@@ -84,8 +85,9 @@ def least_row_bytes(
 def least_step_bytes(
     batch_size: int, units: int, layers: int, cell: str, steps: int = 1, split: str = "train"
 ) -> int:
-    """A lower bound of `estimate_step` that needs no task: a training step (or an evaluation
-    batch) of `batch_size` rows over `steps` time steps needs at least this much."""
+    """A lower bound of `estimate_step` that needs no task object: a training step (or an
+    evaluation batch) of `batch_size` rows over `steps` time steps needs at least this
+    much."""
     per_row = least_row_bytes(units, layers, cell, steps, split)
     return least_fixed_bytes(units, layers, cell) + per_row * batch_size
 
@@ -121,14 +123,15 @@ def least_refusal(
             "or layers",
             ("units", "layers"),
         )
-    if rows < batch_size:  # the task caps its batches: a smaller batch_size changes nothing
+    largest = (available - fixed) // least_row_bytes(units, layers, cell, steps, split)
+    if largest < 1:
         return (
-            f"{rows:,} rows (the most a batch of this task holds) with {cells} need at least "
-            f"{gib(least)} for {span}, and this machine has "
-            f"{gib(available)} available; lower units or layers",
+            f"even one row with {cells} needs more than this machine's {gib(available)} for "
+            f"{span}; lower units or layers, or the sequence length",
             ("units", "layers"),
         )
-    largest = (available - fixed) // least_row_bytes(units, layers, cell, steps, split)
+    # (Where the task caps its rows below batch_size, as a grammar's max_tokens does, a
+    # batch_size up to `largest` still fits: its batches hold at most that many rows.)
     return (
         f"{batch_size:,} with {cells} needs at least {gib(least)} for {span}, and this "
         f"machine has {gib(available)} available; the largest "

@@ -76,18 +76,20 @@ def test_a_grammar_batch_is_bounded_by_its_tokens_and_says_so():
 
 
 @pytest.mark.parametrize("cell", ["vanilla", "lstm", "gru", "phased"])
-@pytest.mark.parametrize("task_name", ["toy", "adder", "palindrome", "frequency"])
+@pytest.mark.parametrize("task_name", ["toy", "adder", "palindrome", "frequency", "text"])
 def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell, task_name):
     memory = library_module("training/memory.py", "_seqrnn_memory")  # as the CLI loads it
-    task = make_task(task_name)
+    task = make_task(task_name, **({"path": shakespeare()} if task_name == "text" else {}))
     for batch, units, layers in ((1, 8, 1), (32, 128, 1), (64, 256, 3), (10**7, 16, 1)):
         config = TrainConfig(task=task_name, cell=cell, batch_size=batch, units=units,
                              layers=layers)  # fmt: skip
-        rows, steps = type(task).batch_shape(batch, {})  # what the CLI asks before TF loads
-        assert (rows, steps) == task.longest_batch(batch, "train")
-        least = memory.least_step_bytes(rows, units, layers, cell, steps)
-        estimate = estimate_step(config, task)
-        assert 0 < memory.least_step_bytes(rows, units, layers, cell) <= least <= estimate.total
+        for split in ("train", "test"):
+            rows, steps = type(task).batch_shape(batch, {}, split)  # what the CLI asks
+            assert (rows, steps) == task.longest_batch(batch, split)
+            least = memory.least_step_bytes(rows, units, layers, cell, steps, split)
+            estimate = estimate_step(config, task, split)
+            one_step = memory.least_step_bytes(rows, units, layers, cell, 1, split)
+            assert 0 < one_step <= least <= estimate.total
         assert memory.least_fixed_bytes(units, layers, cell) <= estimate.fixed
     assert memory.GATES[cell] == CELLS[cell].cell_class.num_gates
     # What it refuses, and what it blames, in a machine of 1 GiB.
@@ -98,6 +100,12 @@ def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell,
     assert memory.least_step_bytes(largest + 1, 128, 1, cell) > 2**30
     message, settings = memory.least_refusal(1, 10**6, 1, cell, available=2**30)
     assert settings == ("units", "layers") and "lower units or layers" in message
+    message, settings = memory.least_refusal(1, 128, 1, cell, available=2**30, steps=10**7)
+    assert settings == ("units", "layers") and "even one row" in message
+    # A grammar's batches of a million hold fewer rows; a batch_size up to the largest fits.
+    message, _ = memory.least_refusal(10**6, 128, 1, cell, available=2**30, steps=4, rows=10**5)
+    largest = int(message.rsplit("below ", 1)[1].replace(",", ""))
+    assert memory.least_step_bytes(largest, 128, 1, cell, 4) <= 2**30
 
 
 def test_the_text_task_tells_its_batch_shape_without_reading_its_corpus(tmp_path):
@@ -114,7 +122,7 @@ def test_the_check_before_tensorflow_loads_takes_the_task_s_batch_shapes():
               "cell": "lstm", **dict.fromkeys(TEXT_OPTIONS)}  # fmt: skip
     rows, steps = _batch_shapes(values)["train"]  # a grammar's batch holds max_tokens tokens
     assert (rows, steps) == make_task("toy").longest_batch(10**7) and rows < 10**7
-    _refuse_an_absurd_batch(values)  # so ten million is no reason to refuse it (it warns)
+    _refuse_an_absurd_batch(values)  # so ten million is no reason to refuse it here
     adder = {**values, "task": "adder", "settings": ["train_digits=1..9", "test_digits=1..99"]}
     assert _batch_shapes(adder) == {"train": (10**7, 10), "test": (10**7, 100)}
     assert _batch_shapes({**adder, "settings": ["nosuchkey=1"]}) is None  # the library says
@@ -148,3 +156,23 @@ def test_an_absurd_batch_is_refused_before_tensorflow_loads(tmp_path, argv, blam
     assert len(lines) == 1 and "largest --batch-size that fits is below" in lines[0], lines
     assert blames in lines[0]
     assert not (tmp_path / "r").exists()
+
+
+def test_the_tasks_imported_without_keras_are_forgotten_and_the_library_loads_whole_after():
+    code = (
+        "import sys\n"
+        "from cli.settings import library_without_keras\n"
+        "with library_without_keras():\n"
+        "    from seqrnn.tasks import TASKS\n"
+        "    shape = TASKS['adder'].batch_shape(8, {'test_digits': [1, 30]}, 'test')\n"
+        "    inside = 'keras' in sys.modules\n"
+        "left = sorted(n for n in sys.modules if n.split('.')[0] == 'seqrnn')\n"
+        "import keras, seqrnn\n"
+        "registered = keras.saving.get_registered_object('seqrnn>LSTM') is seqrnn.LSTM\n"
+        "print(shape, inside, left, registered)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+        cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    assert done.stdout.split("\n")[0] == "(8, 31) False [] True", done.stderr[-2000:]
