@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from seqrnn.experiments.framework import Outcome, Spec, Study, read_rows
+from seqrnn.experiments.framework import QUICK_VAL_CHARS, Outcome, Spec, Study, read_rows
 from seqrnn.experiments.report import curve, label, table
 from seqrnn.plotting import line_plots
 
@@ -43,6 +43,8 @@ class Optimizers(Study):
 
         def text(mode):
             settings = {"path": self.data, "mode": mode, "seq_len": 25}
+            if self.quick:  # (see QUICK_VAL_CHARS)
+                settings["val_chars"] = QUICK_VAL_CHARS
             return settings | ({"num_chunks": 4} if mode == "chunks" else {})
 
         specs = []
