@@ -201,15 +201,21 @@ def _refuse_an_absurd_batch(values: dict) -> None:
     if not all(isinstance(v, int) and v >= 1 for v in (batch, units, layers)):
         return  # the library names what is wrong with them
     cell = str(getattr(values["cell"], "value", values["cell"]))
-    shapes = _batch_shapes(values) or {"train": (batch, 1)}
+    told = _task_shapes(values)
+    shapes, input_kind = told or ({"train": (batch, 1)}, None)
+    width = 0
+    if input_kind is not None and isinstance(values["embedding_dim"], int):
+        width = memory.input_width(values["embedding_dim"], input_kind)
 
     def least(split: str) -> int:
         rows, steps = shapes[split]
-        return memory.least_step_bytes(rows, units, layers, cell, steps, split)
+        return memory.least_step_bytes(rows, units, layers, cell, steps, split, width)
 
     split = max(shapes, key=least)  # a test batch may be longer than a training one
     rows, steps = shapes[split]
-    refusal = memory.least_refusal(batch, units, layers, cell, steps=steps, rows=rows, split=split)
+    refusal = memory.least_refusal(
+        batch, units, layers, cell, steps=steps, rows=rows, split=split, width=width
+    )
     if refusal is not None:
         from cli.main import flag_for, with_flags
 
@@ -218,10 +224,10 @@ def _refuse_an_absurd_batch(values: dict) -> None:
         raise typer.BadParameter(with_flags(message, settings, "train"), param_hint=hint)
 
 
-def _batch_shapes(values: dict) -> dict[str, tuple[int, int]] | None:
-    """(rows, steps) of the task's longest training and test batches, told by the task from
-    its settings without Keras (`cli.settings.library_without_keras`), or None where it cannot
-    tell: then the library names what is wrong once it has loaded."""
+def _task_shapes(values: dict) -> tuple[dict[str, tuple[int, int]], str] | None:
+    """(rows, steps) of the task's longest training and test batches and its input kind, told
+    by the task from its settings without Keras (`cli.settings.library_without_keras`), or
+    None where it cannot tell: then the library names what is wrong once it has loaded."""
     from cli.settings import library_without_keras
 
     with library_without_keras():
@@ -234,9 +240,12 @@ def _batch_shapes(values: dict) -> dict[str, tuple[int, int]] | None:
                 split: task.batch_shape(values["batch_size"], settings, split)
                 for split in ("train", "test")
             }
+            input_kind = str(task.input_kind)
         except Exception:  # the stand-in's errors are not of the library's classes
             return None
-    return shapes if all(rows >= 1 and steps >= 1 for rows, steps in shapes.values()) else None
+    if all(rows >= 1 and steps >= 1 for rows, steps in shapes.values()):
+        return shapes, input_kind
+    return None
 
 
 def train(**values) -> None:

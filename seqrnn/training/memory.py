@@ -44,9 +44,7 @@ def estimate_step(config, task, split: str = "train") -> Estimate:
     """The memory of one training step of `config` on `task`, or (`split` validation or test)
     of one evaluation batch, which keeps no activations for a backward pass."""
     rows, steps = task.longest_batch(config.batch_size, split)
-    width = config.embedding_dim * (2 if task.input_kind == "digit_pairs" else 1)
-    if task.input_kind == "timed":
-        width = 3
+    width = input_width(config.embedding_dim, task.input_kind)
     recurrent = config.layers * config.units * SAVED_PER_UNIT.get(config.cell, 14)
     head = 3 * task.num_classes if task.per_step else 0
     per_token = FLOAT * (width + recurrent + head) + 3 * FLOAT  # + tokens, targets, weights
@@ -60,36 +58,52 @@ def estimate_step(config, task, split: str = "train") -> Estimate:
     return Estimate(per_row=per_row, fixed=4 * FLOAT * parameters, rows=rows, steps=steps)
 
 
+def input_width(embedding_dim: int, input_kind: str) -> int:
+    """Floats each token feeds the first recurrent layer: its embedding (two for a digit pair),
+    or a timed task's value, elapsed time and gap."""
+    if input_kind == "timed":
+        return 3
+    return embedding_dim * (2 if input_kind == "digit_pairs" else 1)
+
+
 #: Gates of each cell, as the cells count them (`num_gates`; checked against them in the tests).
 GATES = {"vanilla": 1, "gru": 3, "lstm": 4, "phased": 4}
 
 
-def least_fixed_bytes(units: int, layers: int, cell: str) -> int:
-    """A lower bound of `estimate_step`'s fixed part that needs no task: the recurrent kernels
-    and biases of every layer (no input kernel, no head), with their gradients and two
-    optimizer slots."""
-    return 4 * FLOAT * layers * GATES.get(cell, 4) * units * (units + 1)
+def least_fixed_bytes(units: int, layers: int, cell: str, width: int = 0) -> int:
+    """A lower bound of `estimate_step`'s fixed part that needs no task object: the recurrent
+    kernels and biases of every layer and the first layer's input kernel over `width` inputs
+    (`input_width`; none where not known), with their gradients and two optimizer slots (no
+    embedding table, no head)."""
+    return 4 * FLOAT * GATES.get(cell, 4) * units * (layers * (units + 1) + width)
 
 
 def least_row_bytes(
-    units: int, layers: int, cell: str, steps: int = 1, split: str = "train"
+    units: int, layers: int, cell: str, steps: int = 1, split: str = "train", width: int = 0
 ) -> int:
     """A lower bound of `estimate_step`'s bytes per example that needs no task object, only
     the task's `steps` (one, where they are not known: every task has at least one) of the
     recurrent activations alone, kept for the
-    backward pass and made again by it (a "train" step) or made once (an evaluation batch)."""
+    backward pass and made again by it (a "train" step) or made once (an evaluation batch),
+    with the `width` inputs of each step."""
     passes = 2 if split == "train" else 1
-    return passes * FLOAT * layers * units * SAVED_PER_UNIT.get(cell, 14) * steps
+    return passes * FLOAT * (layers * units * SAVED_PER_UNIT.get(cell, 14) + width) * steps
 
 
 def least_step_bytes(
-    batch_size: int, units: int, layers: int, cell: str, steps: int = 1, split: str = "train"
+    batch_size: int,
+    units: int,
+    layers: int,
+    cell: str,
+    steps: int = 1,
+    split: str = "train",
+    width: int = 0,
 ) -> int:
     """A lower bound of `estimate_step` that needs no task object: a training step (or an
     evaluation batch) of `batch_size` rows over `steps` time steps needs at least this
     much."""
-    per_row = least_row_bytes(units, layers, cell, steps, split)
-    return least_fixed_bytes(units, layers, cell) + per_row * batch_size
+    per_row = least_row_bytes(units, layers, cell, steps, split, width)
+    return least_fixed_bytes(units, layers, cell, width) + per_row * batch_size
 
 
 def least_refusal(
@@ -101,6 +115,7 @@ def least_refusal(
     steps: int = 1,
     rows: int | None = None,
     split: str = "train",
+    width: int = 0,
 ) -> tuple[str, tuple[str, ...]] | None:
     """(message, settings it names) when even `least_step_bytes` cannot fit in `available` bytes
     (default: what this machine has free), else None: the command line's check before
@@ -109,26 +124,28 @@ def least_refusal(
     tell them; a task whose batches hold fewer rows than `batch_size` has fewer `rows`."""
     available = available_memory() if available is None else available
     rows = batch_size if rows is None else rows
-    least = least_step_bytes(rows, units, layers, cell, steps, split)
+    least = least_step_bytes(rows, units, layers, cell, steps, split, width)
     if available is None or least <= available:
         return None
-    fixed = least_fixed_bytes(units, layers, cell)
-    cells = f"{layers} x {units:,} {cell} cells"
+    fixed = least_fixed_bytes(units, layers, cell, width)
+    widths, lower = ("units", "layers"), "lower units or layers"
+    if width > layers * (units + 1):  # the input kernel outweighs the recurrent ones
+        widths, lower = ("embedding_dim", "units", "layers"), "lower embedding_dim, units or layers"
+    cells = f"{layers} x {units:,} {cell} cells" + (f" over {width:,} inputs" if width else "")
     span = "one time step" if steps == 1 else f"{steps:,} time steps"
     span += " of a training step" if split == "train" else f" of a {split} batch"
     if fixed > available:
         return (
-            f"{cells} need at least {gib(fixed)} for their recurrent weights, gradients and "
-            f"optimizer slots, and this machine has {gib(available)} available; lower units "
-            "or layers",
-            ("units", "layers"),
+            f"{cells} need at least {gib(fixed)} for their weights, gradients and optimizer "
+            f"slots, and this machine has {gib(available)} available; {lower}",
+            widths,
         )
-    largest = (available - fixed) // least_row_bytes(units, layers, cell, steps, split)
+    largest = (available - fixed) // least_row_bytes(units, layers, cell, steps, split, width)
     if largest < 1:
         return (
             f"even one row with {cells} needs more than this machine's {gib(available)} for "
-            f"{span}; lower units or layers, or the sequence length",
-            ("units", "layers"),
+            f"{span}; {lower}, or the sequence length",
+            widths,
         )
     # (Where the task caps its rows below batch_size, as a grammar's max_tokens does, a
     # batch_size up to `largest` still fits: its batches hold at most that many rows.)

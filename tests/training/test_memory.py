@@ -86,10 +86,12 @@ def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell,
         for split in ("train", "test"):
             rows, steps = type(task).batch_shape(batch, {}, split)  # what the CLI asks
             assert (rows, steps) == task.longest_batch(batch, split)
-            least = memory.least_step_bytes(rows, units, layers, cell, steps, split)
+            width = memory.input_width(config.embedding_dim, task.input_kind)
+            least = memory.least_step_bytes(rows, units, layers, cell, steps, split, width)
             estimate = estimate_step(config, task, split)
             one_step = memory.least_step_bytes(rows, units, layers, cell, 1, split)
             assert 0 < one_step <= least <= estimate.total
+            assert memory.least_fixed_bytes(units, layers, cell, width) <= estimate.fixed
         assert memory.least_fixed_bytes(units, layers, cell) <= estimate.fixed
     assert memory.GATES[cell] == CELLS[cell].cell_class.num_gates
     # What it refuses, and what it blames, in a machine of 1 GiB.
@@ -100,6 +102,8 @@ def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell,
     assert memory.least_step_bytes(largest + 1, 128, 1, cell) > 2**30
     message, settings = memory.least_refusal(1, 10**6, 1, cell, available=2**30)
     assert settings == ("units", "layers") and "lower units or layers" in message
+    message, settings = memory.least_refusal(1, 8, 1, cell, available=2**30, width=10**8)
+    assert settings[0] == "embedding_dim" and "lower embedding_dim, units or layers" in message
     message, settings = memory.least_refusal(1, 128, 1, cell, available=2**30, steps=10**7)
     assert settings == ("units", "layers") and "even one row" in message
     # A grammar's batches of a million hold fewer rows; a batch_size up to the largest fits.
@@ -116,17 +120,17 @@ def test_the_text_task_tells_its_batch_shape_without_reading_its_corpus(tmp_path
 
 
 def test_the_check_before_tensorflow_loads_takes_the_task_s_batch_shapes():
-    from cli.train import _batch_shapes, _refuse_an_absurd_batch
+    from cli.train import _refuse_an_absurd_batch, _task_shapes
 
     values = {"task": "toy", "settings": [], "batch_size": 10**7, "units": 128, "layers": 1,
-              "cell": "lstm", **dict.fromkeys(TEXT_OPTIONS)}  # fmt: skip
-    rows, steps = _batch_shapes(values)["train"]  # a grammar's batch holds max_tokens tokens
+              "cell": "lstm", "embedding_dim": 64, **dict.fromkeys(TEXT_OPTIONS)}  # fmt: skip
+    rows, steps = _task_shapes(values)[0]["train"]  # a grammar's batch holds max_tokens tokens
     assert (rows, steps) == make_task("toy").longest_batch(10**7) and rows < 10**7
     _refuse_an_absurd_batch(values)  # so ten million is no reason to refuse it here
     adder = {**values, "task": "adder", "settings": ["train_digits=1..9", "test_digits=1..99"]}
-    assert _batch_shapes(adder) == {"train": (10**7, 10), "test": (10**7, 100)}
-    assert _batch_shapes({**adder, "settings": ["nosuchkey=1"]}) is None  # the library says
-    assert _batch_shapes({**values, "task": "text", "seq_len": 70})["train"] == (10**7, 70)
+    assert _task_shapes(adder) == ({"train": (10**7, 10), "test": (10**7, 100)}, "digit_pairs")
+    assert _task_shapes({**adder, "settings": ["nosuchkey=1"]}) is None  # the library says
+    assert _task_shapes({**values, "task": "text", "seq_len": 70})[0]["train"] == (10**7, 70)
 
 
 @pytest.mark.parametrize(
@@ -137,6 +141,7 @@ def test_the_check_before_tensorflow_loads_takes_the_task_s_batch_shapes():
         (["adder", "--batch-size", "1000000", "--set", "train_digits=1..100000"], "100,001 time"),
         # ... and 100,001 steps of a test batch, kept once, half as much.
         (["adder", "--batch-size", "1000000", "--set", "test_digits=1..100000"], "of a test batch"),
+        (["adder", "--embedding-dim", "1000000000"], "lower --embedding-dim, --units or --layers"),
     ],
 )
 def test_an_absurd_batch_is_refused_before_tensorflow_loads(tmp_path, argv, blames):
@@ -153,8 +158,8 @@ def test_an_absurd_batch_is_refused_before_tensorflow_loads(tmp_path, argv, blam
     )  # fmt: skip
     assert done.stdout.split() == ["2", "False"], (done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "largest --batch-size that fits is below" in lines[0], lines
-    assert blames in lines[0]
+    assert len(lines) == 1 and blames in lines[0], lines
+    assert ("largest --batch-size that fits is below" in lines[0]) == ("--batch-size" in argv)
     assert not (tmp_path / "r").exists()
 
 
