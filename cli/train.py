@@ -201,21 +201,11 @@ def _refuse_an_absurd_batch(values: dict) -> None:
     if not all(isinstance(v, int) and v >= 1 for v in (batch, units, layers)):
         return  # the library names what is wrong with them
     cell = str(getattr(values["cell"], "value", values["cell"]))
-    told = _task_shapes(values)
-    shapes, input_kind = told or ({"train": (batch, 1)}, None)
+    shapes, input_kind = _task_shapes(values) or (None, None)
     width = 0
     if input_kind is not None and isinstance(values["embedding_dim"], int):
         width = memory.input_width(values["embedding_dim"], input_kind)
-
-    def least(split: str) -> int:
-        rows, steps = shapes[split]
-        return memory.least_step_bytes(rows, units, layers, cell, steps, split, width)
-
-    split = max(shapes, key=least)  # a test batch may be longer than a training one
-    rows, steps = shapes[split]
-    refusal = memory.least_refusal(
-        batch, units, layers, cell, steps=steps, rows=rows, split=split, width=width
-    )
+    refusal = memory.least_refusal(batch, units, layers, cell, shapes=shapes, width=width)
     if refusal is not None:
         from cli.main import flag_for, with_flags
 

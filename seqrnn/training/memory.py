@@ -83,9 +83,8 @@ def least_row_bytes(
 ) -> int:
     """A lower bound of `estimate_step`'s bytes per example that needs no task object, only
     the task's `steps` (one, where they are not known: every task has at least one) of the
-    recurrent activations alone, kept for the
-    backward pass and made again by it (a "train" step) or made once (an evaluation batch),
-    with the `width` inputs of each step."""
+    recurrent activations and the `width` inputs alone, kept for the backward pass and made
+    again by it (a "train" step) or made once (an evaluation batch)."""
     passes = 2 if split == "train" else 1
     return passes * FLOAT * (layers * units * SAVED_PER_UNIT.get(cell, 14) + width) * steps
 
@@ -112,19 +111,25 @@ def least_refusal(
     layers: int,
     cell: str,
     available: int | None = None,
-    steps: int = 1,
-    rows: int | None = None,
-    split: str = "train",
+    shapes: dict[str, tuple[int, int]] | None = None,
     width: int = 0,
 ) -> tuple[str, tuple[str, ...]] | None:
     """(message, settings it names) when even `least_step_bytes` cannot fit in `available` bytes
     (default: what this machine has free), else None: the command line's check before
-    TensorFlow loads (`check_fits` follows with the task's full estimate). `rows` and `steps`
-    are the task's longest batch of `split` (`Task.batch_shape`) where the command line could
-    tell them; a task whose batches hold fewer rows than `batch_size` has fewer `rows`."""
+    TensorFlow loads (`check_fits` follows with the task's full estimate). `shapes` maps each
+    split to the (rows, steps) of its longest batch (`Task.batch_shape`; a task whose batches
+    hold fewer rows than `batch_size` has fewer rows), and `width` is the task's
+    `input_width`, where the command line could tell them; the split that needs more counts."""
     available = available_memory() if available is None else available
-    rows = batch_size if rows is None else rows
-    least = least_step_bytes(rows, units, layers, cell, steps, split, width)
+    shapes = shapes or {"train": (batch_size, 1)}
+
+    def needs(split: str) -> int:
+        rows, steps = shapes[split]
+        return least_step_bytes(rows, units, layers, cell, steps, split, width)
+
+    split = max(shapes, key=needs)  # a test batch may be longer than a training one
+    steps = shapes[split][1]
+    least = needs(split)
     if available is None or least <= available:
         return None
     fixed = least_fixed_bytes(units, layers, cell, width)

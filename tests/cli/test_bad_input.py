@@ -236,6 +236,12 @@ CASES = [
     ("train-batch-absurd", "train adder --batch-size 3000000000", 2, "largest --batch-size"),
     ("train-units-absurd", "train adder --units 10000000", 2, "lower --units or --layers"),
     (
+        "train-embedding-absurd",
+        "train toy --embedding-dim 1000000000",
+        2,
+        "lower --embedding-dim, --units or --layers",
+    ),
+    (
         "train-batch-long-test",
         "train adder --batch-size 1000000 --set test_digits=1..100000",
         2,

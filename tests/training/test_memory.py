@@ -104,12 +104,21 @@ def test_the_bound_checked_before_tensorflow_loads_is_below_every_estimate(cell,
     assert settings == ("units", "layers") and "lower units or layers" in message
     message, settings = memory.least_refusal(1, 8, 1, cell, available=2**30, width=10**8)
     assert settings[0] == "embedding_dim" and "lower embedding_dim, units or layers" in message
-    message, settings = memory.least_refusal(1, 128, 1, cell, available=2**30, steps=10**7)
+    message, settings = memory.least_refusal(
+        1, 128, 1, cell, available=2**30, shapes={"train": (1, 10**7)}
+    )
     assert settings == ("units", "layers") and "even one row" in message
     # A grammar's batches of a million hold fewer rows; a batch_size up to the largest fits.
-    message, _ = memory.least_refusal(10**6, 128, 1, cell, available=2**30, steps=4, rows=10**5)
+    message, _ = memory.least_refusal(
+        10**6, 128, 1, cell, available=2**30, shapes={"train": (10**5, 4), "test": (10**5, 2)}
+    )
     largest = int(message.rsplit("below ", 1)[1].replace(",", ""))
     assert memory.least_step_bytes(largest, 128, 1, cell, 4) <= 2**30
+    # The split that needs more counts: here the test batch, ten times longer, kept once.
+    message, _ = memory.least_refusal(
+        10**5, 128, 1, cell, available=2**30, shapes={"train": (10**5, 4), "test": (10**5, 40)}
+    )
+    assert "40 time steps of a test batch" in message
 
 
 def test_the_text_task_tells_its_batch_shape_without_reading_its_corpus(tmp_path):
