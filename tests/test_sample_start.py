@@ -30,7 +30,7 @@ def sequential_model(tmp_path_factory):
     settings = {"path": str(shakespeare()), "mode": "sequential", "seq_len": 50}
     config = TrainConfig(
         task="text", task_settings=settings, units=128, embedding_dim=32, batch_size=32,
-        steps=400, lr=0.005, eval_every=1000, sample_every=1000, log_every=100,
+        steps=200, lr=0.01, eval_every=1000, sample_every=1000, log_every=100,
     )  # fmt: skip
     path = tmp_path_factory.mktemp("runs") / "seq"
     run = RunFolder.open(path, resume=False, force=False)
