@@ -12,7 +12,14 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app, main
-from seqrnn.bench import SEEDS_SEQ_LEN, BenchConfig, MinCharRNN, training_flops
+from seqrnn.bench import (
+    SEEDS_SEQ_LEN,
+    BenchConfig,
+    MinCharRNN,
+    harness,
+    interleaved_seconds,
+    training_flops,
+)
 
 runner = CliRunner()
 
@@ -63,6 +70,31 @@ def test_training_flops_count_the_three_products_of_every_layer():
 
 @pytest.mark.tf_only
 @pytest.mark.slow
+def test_rows_compared_are_timed_in_alternating_rounds(monkeypatch):
+    """Every call runs `repeats` times, the calls taking turns a round at a time, and each row's
+    median is of its own calls' times (read from a clock the calls advance)."""
+    clock = [0.0]
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: clock[0])
+    order = []
+
+    def call(name, seconds):
+        def run():
+            order.append(name)
+            clock[0] += seconds
+
+        return run
+
+    around = []
+    calls = [call("a", 1.0), call("b", 3.0)]
+    seconds = interleaved_seconds(
+        calls, 7, before=lambda i: around.append(("before", i)), after=lambda i: around.append(i)
+    )
+    assert seconds == [1.0, 3.0]
+    assert order == ["a", "a", "b", "b"] * 2 + ["a", "b"] * 3
+    assert around[:4] == [("before", 0), 0, ("before", 1), 1] and len(around) == 20
+    assert interleaved_seconds(calls, 1) == [1.0, 3.0] and order[-2:] == ["a", "b"]
+
+
 def test_bench_reports_every_section(tmp_path):
     out = tmp_path / "bench.json"
     args = ["bench", "--cells", "lstm,phased", "--batch-size", "2", "--seq-len", "3"]

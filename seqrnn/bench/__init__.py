@@ -2,7 +2,9 @@
 
 Each backend is measured in a process of its own (`python -m seqrnn.bench`, the Keras backend set
 before Keras loads), one after the other; the parent gathers their rows. Every figure is the median
-of `repeats` calls after `warmup` calls, each call waiting for its result. Sections:
+of `repeats` calls after `warmup` calls, each call waiting for its result; the rows compared with
+each other (seqrnn's layer, Keras' and `torch.nn`'s) are timed side by side, in up to five
+alternating rounds (`interleaved_seconds`). Sections:
 
 - training (TensorFlow): seqrnn's own training step (what `seqrnn train` runs): embedding ->
   recurrent layer -> dense head, Adam, mean cross-entropy, in a `tf.function`;
@@ -26,6 +28,7 @@ from seqrnn.bench.harness import (
     SECTIONS,
     BenchConfig,
     Result,
+    interleaved_seconds,
     matmul_peak,
     median_seconds,
     training_flops,
@@ -47,6 +50,7 @@ __all__ = [
     "MinCharRNN",
     "Result",
     "installed",
+    "interleaved_seconds",
     "matmul_peak",
     "median_seconds",
     "run_backends",

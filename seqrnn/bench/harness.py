@@ -97,6 +97,48 @@ def median_seconds(call: Callable[[], object], warmup: int, repeats: int) -> flo
     return statistics.median(times)
 
 
+#: Rounds the rows compared with each other alternate in (at most: one per repeat).
+ROUNDS = 5
+
+
+def round_sizes(repeats: int, rounds: int = ROUNDS) -> list[int]:
+    """The timed calls of each round: `repeats` over at most `rounds` rounds, as even as can be."""
+    count = max(1, min(rounds, repeats))
+    size, extra = divmod(repeats, count)
+    return [size + 1] * extra + [size] * (count - extra)
+
+
+def interleaved_seconds(
+    calls: list[Callable[[], object]],
+    repeats: int,
+    rounds: int = ROUNDS,
+    before: Callable[[int], None] | None = None,
+    after: Callable[[int], None] | None = None,
+) -> list[float]:
+    """The median wall time of each call (already warmed up), timed in alternating rounds.
+
+    Each round times every call in turn, a few calls each (`round_sizes`): a machine that slows
+    down or speeds up during the measurement (another tenant, the clock) moves every row alike,
+    so the ratios between rows hold where one row after another would not. On a 2-core AMD
+    EPYC, JAX's fit section in three runs each: rows one after another, seqrnn's vanilla RNN
+    0.77-1.79x Keras', LSTM 0.93-1.22x, GRU 0.83-1.34x; in five alternating rounds, 0.93-1.04x,
+    1.00-1.11x and 1.16-1.20x.
+    `before(i)` and `after(i)` run around call i's block of each round, outside the timing.
+    """
+    times: list[list[float]] = [[] for _ in calls]
+    for size in round_sizes(repeats, rounds):
+        for index, call in enumerate(calls):
+            if before is not None:
+                before(index)
+            for _ in range(size):
+                start = time.perf_counter()
+                call()
+                times[index].append(time.perf_counter() - start)
+            if after is not None:
+                after(index)
+    return [statistics.median(t) for t in times]
+
+
 def training_flops(cell: str, config: BenchConfig) -> float:
     """Matrix-product FLOPs of one training step (forward and backward) of the bench model."""
     b, t, e, u, v = (

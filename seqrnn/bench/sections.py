@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,12 +16,23 @@ from seqrnn.bench.harness import (
     BenchConfig,
     PeakMemory,
     Result,
+    interleaved_seconds,
     matmul_peak,
-    median_seconds,
     training_flops,
 )
 from seqrnn.bench.peers import fit_step, tf_step, torch_available, torch_step
 from seqrnn.bench.reference import SEEDS_SEQ_LEN, SEEDS_UNITS, MinCharRNN, bench_text, seeds_step
+
+
+@dataclass
+class Row:
+    """A row to measure: `make()` builds the call timed; its rate is `amount` per second."""
+
+    name: str
+    make: Callable[[], Callable[[], object]]
+    unit: str
+    amount: float
+    flops: float | None = None
 
 
 class Bench:
@@ -33,28 +45,41 @@ class Bench:
         self.results: list[Result] = []
         self.peak_gflops = 0.0
 
-    def _measure(
-        self,
-        section: str,
-        name: str,
-        make: Callable[[], Callable[[], object]],
-        unit: str,
-        amount: float,
-        flops: float | None = None,
-    ) -> Result:
-        """Builds a call with `make`, times it and records `amount / seconds` as its rate."""
-        self.progress(name)
-        self.memory.reset()
-        call = make()
-        seconds = median_seconds(call, self.config.warmup, self.config.repeats)
-        fraction = None
-        if flops is not None and self.peak_gflops > 0:
-            fraction = flops / seconds / 1e9 / self.peak_gflops
-        result = Result(
-            section, name, seconds, amount / seconds, unit, fraction, self.memory.peak_mib()
+    def _measure_rows(self, section: str, rows: list[Row]) -> list[Result]:
+        """Builds every row's call, warms each up, then times them in alternating rounds
+        (`interleaved_seconds`): rows compared with each other are measured side by side.
+
+        A row's peak memory is the highest of its own stretches: the high-water mark is reset
+        before its call is built and before each of its rounds."""
+        calls, peaks = [], []
+        for row in rows:
+            self.progress(row.name)
+            self.memory.reset()
+            call = row.make()
+            for _ in range(self.config.warmup):
+                call()
+            calls.append(call)
+            peaks.append(self.memory.peak_mib())
+
+        def after(index: int) -> None:
+            peak = self.memory.peak_mib()
+            if peak is not None:
+                peaks[index] = max(peaks[index] or 0.0, peak)
+
+        if len(rows) > 1:
+            self.progress(" / ".join(row.name for row in rows) + ", alternating")
+        seconds = interleaved_seconds(
+            calls, self.config.repeats, before=lambda index: self.memory.reset(), after=after
         )
-        self.results.append(result)
-        return result
+        results = []
+        for row, time, peak in zip(rows, seconds, peaks, strict=True):
+            fraction = None
+            if row.flops is not None and self.peak_gflops > 0:
+                fraction = row.flops / time / 1e9 / self.peak_gflops
+            result = Result(section, row.name, time, row.amount / time, row.unit, fraction, peak)
+            self.results.append(result)
+            results.append(result)
+        return results
 
     def run(self) -> list[Result]:
         """Measures the selected sections on the active Keras backend, in this process."""
@@ -104,65 +129,64 @@ class Bench:
         for cell in c.cells:
             flops = training_flops(cell, c)
             layer = LAYERS[cell](c.units, return_sequences=True)
-            ours = self._measure(
-                section,
-                f"seqrnn.layers.{type(layer).__name__}",
-                lambda layer=layer, cell=cell: step(layer, cell == "phased"),
-                "tokens/s",
-                tokens,
-                flops,
-            )
-            how = [layer.path] + ["XLA"] * layer.xla
-            how += [f"{layer.slices} batch slices"] if layer.slices > 1 else []
-            ours.name += f" ({', '.join(how)})"
             peer = KERAS_PEERS[cell]
-            keras_row = self._measure(
-                section,
-                f"keras.layers.{peer}",
-                lambda peer=peer: step(
-                    getattr(keras.layers, peer)(c.units, return_sequences=True), False
-                ),
-                "tokens/s",
-                tokens,
-                training_flops("lstm" if cell == "phased" else cell, c),
-            )
-            ours.relative[keras_row.name] = keras_row.seconds / ours.seconds
-            if use_torch and cell in TORCH_PEERS:
-                torch_row = self._measure(
-                    section,
-                    f"torch.nn.{TORCH_PEERS[cell]}",
-                    lambda cell=cell: torch_step(cell, c, embedded),
+            rows = [
+                Row(
+                    f"seqrnn.layers.{type(layer).__name__}",
+                    lambda layer=layer, cell=cell: step(layer, cell == "phased"),
                     "tokens/s",
                     tokens,
                     flops,
+                ),
+                Row(
+                    f"keras.layers.{peer}",
+                    lambda peer=peer: step(
+                        getattr(keras.layers, peer)(c.units, return_sequences=True), False
+                    ),
+                    "tokens/s",
+                    tokens,
+                    training_flops("lstm" if cell == "phased" else cell, c),
+                ),
+            ]
+            if use_torch and cell in TORCH_PEERS:
+                rows.append(
+                    Row(
+                        f"torch.nn.{TORCH_PEERS[cell]}",
+                        lambda cell=cell: torch_step(cell, c, embedded),
+                        "tokens/s",
+                        tokens,
+                        flops,
+                    )
                 )
-                ours.relative[torch_row.name] = torch_row.seconds / ours.seconds
+            ours, *peers = self._measure_rows(section, rows)
+            for peer_row in peers:
+                ours.relative[peer_row.name] = peer_row.seconds / ours.seconds
+            how = [layer.path] + ["XLA"] * layer.xla
+            how += [f"{layer.slices} batch slices"] if layer.slices > 1 else []
+            ours.name += f" ({', '.join(how)})"
 
     def seeds(self) -> None:
         c = self.config
         net = MinCharRNN(c.vocab_size, SEEDS_UNITS, seed=c.seed)
         rng = np.random.default_rng(c.seed)
         chars = rng.integers(0, c.vocab_size, SEEDS_SEQ_LEN + 1)
-        reference = self._measure(
-            "seeds",
-            "NumPy min-char-rnn (batch 1, 100 units, seq 25)",
-            lambda: lambda: net.update(chars[:-1], chars[1:]),
-            "updates/s",
-            1.0,
-        )
         rows = [
-            ("seqrnn.layers.VanillaRNN, tf.function", False, "seqrnn"),
-            ("seqrnn.layers.VanillaRNN, XLA", True, "seqrnn"),
-            ("keras.layers.SimpleRNN, tf.function", False, "keras"),
-        ]
-        for name, jit, which in rows:
-            row = self._measure(
-                "seeds",
-                name,
-                lambda jit=jit, which=which: seeds_step(c, jit, which),
+            Row(
+                "NumPy min-char-rnn (batch 1, 100 units, seq 25)",
+                lambda: lambda: net.update(chars[:-1], chars[1:]),
                 "updates/s",
                 1.0,
             )
+        ]
+        for name, jit, which in (
+            ("seqrnn.layers.VanillaRNN, tf.function", False, "seqrnn"),
+            ("seqrnn.layers.VanillaRNN, XLA", True, "seqrnn"),
+            ("keras.layers.SimpleRNN, tf.function", False, "keras"),
+        ):
+            make = lambda jit=jit, which=which: seeds_step(c, jit, which)  # noqa: E731
+            rows.append(Row(name, make, "updates/s", 1.0))
+        reference, *others = self._measure_rows("seeds", rows)
+        for row in others:
             row.relative[reference.name] = reference.seconds / row.seconds
 
     def generation(self) -> None:
@@ -184,30 +208,31 @@ class Bench:
             generate = loaded.signatures["generate"]
             prime = task.vocabulary[0]
 
-            one = self._measure(
+            chars = min(length, 30)
+            one, many, loop = self._measure_rows(
                 "generation",
-                f"SavedModel generate, 1 x {length} chars",
-                lambda: saved_sampler(generate, prime, length, 1),
-                "chars/s",
-                length,
-            )
-            many = self._measure(
-                "generation",
-                f"SavedModel generate, 64 x {length} chars",
-                lambda: saved_sampler(generate, prime, length, 64),
-                "chars/s",
-                64 * length,
+                [
+                    Row(
+                        f"SavedModel generate, 1 x {length} chars",
+                        lambda: saved_sampler(generate, prime, length, 1),
+                        "chars/s",
+                        length,
+                    ),
+                    Row(
+                        f"SavedModel generate, 64 x {length} chars",
+                        lambda: saved_sampler(generate, prime, length, 64),
+                        "chars/s",
+                        64 * length,
+                    ),
+                    Row(
+                        f"model.predict per character ({chars} chars)",
+                        lambda: predict_loop(model, chars),
+                        "chars/s",
+                        chars,
+                    ),
+                ],
             )
             many.relative["time / time of 1 sample"] = many.seconds / one.seconds
-            chars = min(length, 30)
-
-            loop = self._measure(
-                "generation",
-                f"model.predict per character ({chars} chars)",
-                lambda: predict_loop(model, chars),
-                "chars/s",
-                chars,
-            )
             one.relative[loop.name] = one.rate / loop.rate
 
 
