@@ -72,11 +72,13 @@ class Bench:
             calls, self.config.repeats, before=lambda index: self.memory.reset(), after=after
         )
         results = []
-        for row, time, peak in zip(rows, seconds, peaks, strict=True):
+        for row, median, peak in zip(rows, seconds, peaks, strict=True):
             fraction = None
             if row.flops is not None and self.peak_gflops > 0:
-                fraction = row.flops / time / 1e9 / self.peak_gflops
-            result = Result(section, row.name, time, row.amount / time, row.unit, fraction, peak)
+                fraction = row.flops / median / 1e9 / self.peak_gflops
+            result = Result(
+                section, row.name, median, row.amount / median, row.unit, fraction, peak
+            )
             self.results.append(result)
             results.append(result)
         return results
