@@ -89,12 +89,7 @@ def median_seconds(call: Callable[[], object], warmup: int, repeats: int) -> flo
     """The median wall time of `call()` after `warmup` calls."""
     for _ in range(warmup):
         call()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return interleaved_seconds([call], repeats, rounds=1)[0]
 
 
 #: Rounds the rows compared with each other alternate in (at most: one per repeat).
