@@ -74,15 +74,15 @@ def bench(
     Training (TensorFlow): tokens/s of seqrnn's own training step (embedding -> recurrent layer
     -> dense head, Adam, batch x seq-len tokens) for seqrnn's vanilla, LSTM, GRU and Phased LSTM
     layers, keras.layers.SimpleRNN, LSTM and GRU, and PyTorch's nn.RNN, LSTM and GRU called
-    directly when torch is installed; with the fraction of the float32 matmul peak measured in
-    the same process. Fit (every backend): the same layers as a Keras user trains them,
-    model.compile() with Keras' defaults and train_on_batch, on float features of embedding-dim
-    width. Seeds (TensorFlow): the seeds' vanilla RNN (100 units, 25 steps, batch 1, AdaGrad,
-    clipping) against a plain NumPy min-char-rnn, in updates/s. Generation (TensorFlow):
-    characters/s of an exported SavedModel's in-graph generate (1 and 64 samples) against a
-    Python loop calling model.predict per character. Each figure is the median of --repeats
-    calls after --warmup calls; peak resident memory is measured per row. A table goes to
-    stdout; --json also writes every figure.
+    directly when torch is installed; with the fraction of the float32 matmul peak, timed in the
+    same alternating rounds as the rows. Fit (every backend): the same layers as a Keras user
+    trains them, model.compile() with Keras' defaults and train_on_batch, on float features of
+    embedding-dim width. Seeds (TensorFlow): the seeds' vanilla RNN (100 units, 25 steps, batch
+    1, AdaGrad, clipping) against a plain NumPy min-char-rnn, in updates/s. Generation
+    (TensorFlow): characters/s of an exported SavedModel's in-graph generate (1 and 64 samples)
+    against a Python loop calling model.predict per character. Each figure is the median of
+    --repeats calls after --warmup calls; peak resident memory is measured per row. A table
+    goes to stdout; --json also writes every figure.
 
     Examples:
     seqrnn bench --backend all --sections fit --cells lstm,gru --json bench.json

@@ -14,12 +14,15 @@ from typer.testing import CliRunner
 from cli.main import app, main
 from seqrnn.bench import (
     SEEDS_SEQ_LEN,
+    Bench,
     BenchConfig,
     MinCharRNN,
     harness,
     interleaved_seconds,
+    matmul_flops,
     training_flops,
 )
+from seqrnn.bench.sections import Row
 
 runner = CliRunner()
 
@@ -95,6 +98,39 @@ def test_rows_compared_are_timed_in_alternating_rounds(monkeypatch):
     assert interleaved_seconds(calls, 1) == [1.0, 3.0] and order[-2:] == ["a", "b"]
 
 
+def test_the_peak_is_timed_in_the_rounds_of_the_rows_that_count_flops(monkeypatch):
+    """Rows with a FLOP count share their alternating rounds with the matmul, and their fraction
+    of the peak is of that matmul's median; rows without one are timed without it."""
+    clock = [0.0]
+    monkeypatch.setattr(harness.time, "perf_counter", lambda: clock[0])
+    order = []
+
+    def call(name, seconds):
+        def run():
+            order.append(name)
+            clock[0] += seconds
+
+        return run
+
+    bench = Bench(BenchConfig(repeats=2, warmup=0))
+    bench._peak_call = call("matmul", 0.5)
+    ours, peer = bench._measure_rows(
+        "fit",
+        [
+            Row("ours", lambda: call("ours", 2.0), "tokens/s", 100.0, flops=4e11),
+            Row("peer", lambda: call("peer", 4.0), "tokens/s", 100.0, flops=4e11),
+        ],
+    )
+    assert order == ["ours", "peer", "matmul"] * 2
+    peak = matmul_flops() / 0.5 / 1e9
+    assert ours.peak_gflops == peer.peak_gflops == pytest.approx(peak)
+    assert ours.peak_fraction == pytest.approx(4e11 / 2.0 / 1e9 / peak)
+    assert peer.peak_fraction == pytest.approx(ours.peak_fraction / 2)
+    order.clear()
+    (plain,) = bench._measure_rows("seeds", [Row("plain", lambda: call("plain", 1.0), "u/s", 1)])
+    assert order == ["plain", "plain"] and plain.peak_fraction is plain.peak_gflops is None
+
+
 def test_bench_reports_every_section(tmp_path):
     out = tmp_path / "bench.json"
     args = ["bench", "--cells", "lstm,phased", "--batch-size", "2", "--seq-len", "3"]
@@ -109,6 +145,7 @@ def test_bench_reports_every_section(tmp_path):
     assert "keras.layers.LSTM" in rows and not any(n.startswith("torch") for n in rows)
     ours = rows["seqrnn.layers.LSTM (fused)"]
     assert ours["rate"] > 0 and ours["peak_fraction"] > 0 and ours["peak_rss_mib"] > 0
+    assert ours["peak_gflops"] > 0
     assert "keras.layers.LSTM" in ours["relative"]
     sections = {r["section"] for r in report["results"]}
     assert sections == {"machine", "training", "fit", "seeds", "generation"}

@@ -15,8 +15,9 @@ alternating rounds (`interleaved_seconds`). Sections:
 
 Training rows' fraction of the matmul peak counts the model's matrix-product FLOPs (forward and
 backward: 3x the forward products) against the float32 matmul peak the same process measured
-with its own framework. Peak resident memory is measured per row on Linux (the high-water mark is
-reset before each row through /proc/self/clear_refs).
+with its own framework, timed in the same alternating rounds as the rows (the machine's row, at
+the start of each process, is five calls of it on their own). Peak resident memory is measured
+per row on Linux (the high-water mark is reset before each row through /proc/self/clear_refs).
 """
 
 from seqrnn.bench.backends import PROGRESS, installed, run_backends, to_json
@@ -29,7 +30,8 @@ from seqrnn.bench.harness import (
     BenchConfig,
     Result,
     interleaved_seconds,
-    matmul_peak,
+    matmul_call,
+    matmul_flops,
     median_seconds,
     training_flops,
 )
@@ -51,7 +53,8 @@ __all__ = [
     "Result",
     "installed",
     "interleaved_seconds",
-    "matmul_peak",
+    "matmul_call",
+    "matmul_flops",
     "median_seconds",
     "run_backends",
     "to_json",

@@ -49,10 +49,12 @@ class Result:
     seconds: float  # median seconds of one call
     rate: float  # tokens/s, updates/s or characters/s
     unit: str
-    peak_fraction: float | None = None  # of the measured matmul peak
+    peak_fraction: float | None = None  # of `peak_gflops`
     peak_rss_mib: float | None = None
     relative: dict[str, float] = field(default_factory=dict)  # speed-up over named peers
     backend: str = "tensorflow"  # the Keras backend of the process that measured it
+    #: the float32 matmul peak timed in the same alternating rounds as the row (GFLOP/s)
+    peak_gflops: float | None = None
 
 
 class PeakMemory:
@@ -163,9 +165,17 @@ def torch_sync() -> None:
         torch.cuda.synchronize()
 
 
-def matmul_peak(repeats: int = 5, size: int = 2048) -> float:
-    """GFLOP/s of a float32 `size`^3 matmul with the active Keras backend's framework: the
-    machine's practical peak for that framework (they need not agree)."""
+#: The side of the square float32 matmul whose speed is the bench's peak.
+PEAK_SIZE = 2048
+
+
+def matmul_flops(size: int = PEAK_SIZE) -> float:
+    return 2.0 * size**3
+
+
+def matmul_call(size: int = PEAK_SIZE) -> Callable[[], object]:
+    """A call of a float32 `size`^3 matmul with the active Keras backend's framework, waiting
+    for its result: the machine's practical peak for that framework (they need not agree)."""
     import keras
 
     rng = np.random.default_rng(1)
@@ -200,5 +210,4 @@ def matmul_peak(repeats: int = 5, size: int = 2048) -> float:
         def call():
             return product(x).numpy()
 
-    seconds = median_seconds(call, 1, repeats)
-    return 2.0 * size**3 / seconds / 1e9
+    return call

@@ -17,11 +17,16 @@ from seqrnn.bench.harness import (
     PeakMemory,
     Result,
     interleaved_seconds,
-    matmul_peak,
+    matmul_call,
+    matmul_flops,
+    median_seconds,
     training_flops,
 )
 from seqrnn.bench.peers import fit_step, tf_step, torch_available, torch_step
 from seqrnn.bench.reference import SEEDS_SEQ_LEN, SEEDS_UNITS, MinCharRNN, bench_text, seeds_step
+
+#: Calls of the matmul timed for the machine's row, at the start of each backend's process.
+PEAK_REPEATS = 5
 
 
 @dataclass
@@ -43,14 +48,16 @@ class Bench:
         self.progress = progress or (lambda name: None)
         self.memory = PeakMemory()
         self.results: list[Result] = []
-        self.peak_gflops = 0.0
+        self._peak_call: Callable[[], object] | None = None  # the matmul, built by `run`
 
     def _measure_rows(self, section: str, rows: list[Row]) -> list[Result]:
         """Builds every row's call, warms each up, then times them in alternating rounds
         (`interleaved_seconds`): rows compared with each other are measured side by side.
 
-        A row's peak memory is the highest of its own stretches: the high-water mark is reset
-        before its call is built and before each of its rounds."""
+        Where rows count FLOPs, the float32 matmul takes its turn in the same rounds, and their
+        fraction of the peak is of the peak measured beside them. A row's peak memory is the
+        highest of its own stretches: the high-water mark is reset before its call is built and
+        before each of its rounds."""
         calls, peaks = [], []
         for row in rows:
             self.progress(row.name)
@@ -60,25 +67,34 @@ class Bench:
                 call()
             calls.append(call)
             peaks.append(self.memory.peak_mib())
+        names = [row.name for row in rows]
+        beside = self._peak_call is not None and any(row.flops is not None for row in rows)
+        if beside:
+            calls.append(self._peak_call)
+            names.append("float32 matmul")
+
+        def before(index: int) -> None:
+            if index < len(rows):
+                self.memory.reset()
 
         def after(index: int) -> None:
-            peak = self.memory.peak_mib()
+            peak = self.memory.peak_mib() if index < len(rows) else None
             if peak is not None:
                 peaks[index] = max(peaks[index] or 0.0, peak)
 
-        if len(rows) > 1:
-            self.progress(" / ".join(row.name for row in rows) + ", alternating")
-        seconds = interleaved_seconds(
-            calls, self.config.repeats, before=lambda index: self.memory.reset(), after=after
-        )
+        if len(calls) > 1:
+            self.progress(" / ".join(names) + ", alternating")
+        seconds = interleaved_seconds(calls, self.config.repeats, before=before, after=after)
+        gflops = matmul_flops() / seconds[-1] / 1e9 if beside else None
         results = []
-        for row, median, peak in zip(rows, seconds, peaks, strict=True):
+        for row, median, peak in zip(rows, seconds, peaks, strict=False):
             fraction = None
-            if row.flops is not None and self.peak_gflops > 0:
-                fraction = row.flops / median / 1e9 / self.peak_gflops
+            if row.flops is not None and gflops is not None:
+                fraction = row.flops / median / 1e9 / gflops
             result = Result(
                 section, row.name, median, row.amount / median, row.unit, fraction, peak
             )
+            result.peak_gflops = gflops if row.flops is not None else None
             self.results.append(result)
             results.append(result)
         return results
@@ -90,13 +106,14 @@ class Bench:
         backend = keras.backend.backend()
         names = {"tensorflow": "TensorFlow", "jax": "JAX", "torch": "PyTorch"}
         self.progress("float32 matmul peak")
-        self.peak_gflops = matmul_peak()
+        self._peak_call = matmul_call()
+        seconds = median_seconds(self._peak_call, 1, PEAK_REPEATS)
         self.results.append(
             Result(
                 "machine",
                 f"float32 matmul 2048^3 ({names.get(backend, backend)})",
-                2.0 * 2048**3 / self.peak_gflops / 1e9,
-                self.peak_gflops,
+                seconds,
+                matmul_flops() / seconds / 1e9,
                 "GFLOP/s",
                 backend=backend,
             )
