@@ -71,11 +71,10 @@ def test_training_flops_count_the_three_products_of_every_layer():
     assert training_flops("vanilla", config) < training_flops("gru", config)
 
 
-@pytest.mark.tf_only
-@pytest.mark.slow
-def test_rows_compared_are_timed_in_alternating_rounds(monkeypatch):
-    """Every call runs `repeats` times, the calls taking turns a round at a time, and each row's
-    median is of its own calls' times (read from a clock the calls advance)."""
+@pytest.fixture
+def clocked(monkeypatch):
+    """(order, call): `call(name, seconds)` makes a call that appends its name to `order` and
+    advances the bench's clock by `seconds`."""
     clock = [0.0]
     monkeypatch.setattr(harness.time, "perf_counter", lambda: clock[0])
     order = []
@@ -87,6 +86,13 @@ def test_rows_compared_are_timed_in_alternating_rounds(monkeypatch):
 
         return run
 
+    return order, call
+
+
+def test_rows_compared_are_timed_in_alternating_rounds(clocked):
+    """Every call runs `repeats` times, the calls taking turns a round at a time, and each row's
+    median is of its own calls' times (read from a clock the calls advance)."""
+    order, call = clocked
     around = []
     calls = [call("a", 1.0), call("b", 3.0)]
     seconds = interleaved_seconds(
@@ -98,20 +104,10 @@ def test_rows_compared_are_timed_in_alternating_rounds(monkeypatch):
     assert interleaved_seconds(calls, 1) == [1.0, 3.0] and order[-2:] == ["a", "b"]
 
 
-def test_the_peak_is_timed_in_the_rounds_of_the_rows_that_count_flops(monkeypatch):
+def test_the_peak_is_timed_in_the_rounds_of_the_rows_that_count_flops(clocked):
     """Rows with a FLOP count share their alternating rounds with the matmul, and their fraction
     of the peak is of that matmul's median; rows without one are timed without it."""
-    clock = [0.0]
-    monkeypatch.setattr(harness.time, "perf_counter", lambda: clock[0])
-    order = []
-
-    def call(name, seconds):
-        def run():
-            order.append(name)
-            clock[0] += seconds
-
-        return run
-
+    order, call = clocked
     bench = Bench(BenchConfig(repeats=2, warmup=0))
     bench._peak_call = call("matmul", 0.5)
     ours, peer = bench._measure_rows(
