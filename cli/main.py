@@ -168,7 +168,8 @@ def with_flags(message: str, settings, command: str, typed=()) -> str:
     Only whole words are rewritten, never inside a path (`runs/out`, `seq_len.txt`) nor a
     value the user `typed` as a word of its own (a folder typed as `out` stays `out`)."""
     kept = sorted((t for t in typed if t and not t.startswith("-") and t in message), key=len)
-    masks = {f"\x00{i}\x00": token for i, token in enumerate(reversed(kept))}
+    # Masks of private-use characters: no typed word (a number, say) can match inside one.
+    masks = {f"\ue000{chr(0xE100 + i)}\ue000": token for i, token in enumerate(reversed(kept))}
     for mask, token in masks.items():
         message = re.sub(rf"(?<!\w){re.escape(token)}(?!\w)", mask, message)
     for setting in settings or ():

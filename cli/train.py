@@ -330,21 +330,26 @@ def _make_task(config):
     )
     bar = progress.add_task(str(config.task_settings.get("path", config.task)), total=None)
 
+    started = []
+
     def advance(done: int, total: int) -> None:  # shown once the file is found good to read
-        progress.start()
+        if not started:
+            progress.start()
+            started.append(True)
         progress.update(bar, completed=done, total=total)
 
     try:
         return make_task(config.task, progress=advance, **config.task_settings)
     finally:
-        progress.stop()
+        if started:  # a Progress never started writes an empty line when stopped
+            progress.stop()
 
 
 def _export(path: Path, replace: bool) -> None:
     from seqrnn.export import export_run
 
     target = Path("saved_models") / path.resolve().name
-    if target.exists() and any(target.iterdir()) and not replace:
+    if target.exists() and any(target.iterdir()) and not (replace and _exported_from(target, path)):
         typer.echo(
             f"seqrnn: {target} exists and is kept; export this run with "
             f"seqrnn export {path} --out ANOTHER_FOLDER",
@@ -353,6 +358,17 @@ def _export(path: Path, replace: bool) -> None:
         return
     export_run(path, target, force=True)
     typer.echo(f"exported to {target}", err=True)
+
+
+def _exported_from(target: Path, run: Path) -> bool:
+    """Whether `target` is an export of the run in `run` (another run's is never replaced)."""
+    from seqrnn.export import MARKER
+
+    marker = target / "assets" / MARKER
+    try:
+        return json.loads(marker.read_text(encoding="utf-8")).get("run") == str(run.resolve())
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 class _Screen:

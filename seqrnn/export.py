@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from seqrnn.errors import SeqrnnError, UsageError
+from seqrnn.folders import check_replaceable
 from seqrnn.generation import MAX_LENGTH, generator_for
 
 #: What identifies a seqrnn SavedModel: this file inside its assets.
@@ -185,6 +186,9 @@ def export_run(
             "force",
             "out",
         )
+    if out.exists() and any(out.iterdir()):
+        what = "a SavedModel seqrnn exported"
+        check_replaceable(out, f"assets/{MARKER}", what, ((run, "the run to export"),))
     loaded = load_run(run, weights)
     model, task = loaded.model, loaded.task
     vocabulary = task.token_names()
@@ -208,6 +212,7 @@ def export_run(
             "weights": loaded.weights,
             "generates": task.generates,
             "max_length": MAX_LENGTH,
+            "run": str(Path(run).resolve()),  # which run this is the export of
         }
         (assets / MARKER).write_text(json.dumps(marker), encoding="utf-8")
         out.parent.mkdir(parents=True, exist_ok=True)

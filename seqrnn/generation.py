@@ -6,7 +6,8 @@
 graph can be exported in a SavedModel.
 
 Drawing a token from logits (`choose`):
-- temperature 0 is greedy (argmax); otherwise the logits are divided by the temperature;
+- temperature 0 is greedy (argmax); otherwise the logits are divided by the temperature (at
+  most 1e6: every allowed token is then equally likely, and banned ones stay banned);
 - `top_k` > 0 keeps the k most likely tokens (0: all);
 - `top_p` < 1 keeps the smallest set of most likely tokens whose probabilities add up to at least
   `top_p` (nucleus sampling; 1: all);
@@ -35,6 +36,8 @@ TensorFlow's kernels), so a seed fixes the samples of each loop.
 """
 
 from __future__ import annotations
+
+import math
 
 import keras
 import tensorflow as tf
@@ -66,6 +69,10 @@ def _keep_nucleus(scaled, top_p):
     return tf.where(scaled < floor, -float("inf"), scaled)
 
 
+#: The temperature a draw divides by at most (see `choose`).
+MAX_TEMPERATURE = 1e6
+
+
 def choose(logits, temperature, top_k, top_p, seed):
     """Draws one token id per row of `logits` (rows, vocab); see the module doc for the rules.
 
@@ -74,7 +81,9 @@ def choose(logits, temperature, top_k, top_p, seed):
     """
     logits = tf.cast(logits, tf.float32)
     greedy = tf.argmax(logits, axis=-1, output_type=tf.int32)
-    scaled = logits / tf.maximum(temperature, 1e-6)
+    # Above MAX_TEMPERATURE every allowed token is as likely as any other already; the cap
+    # keeps a banned token's logit (-1e9) far below them all (-1e9 / 1e30 would be about 0).
+    scaled = logits / tf.clip_by_value(temperature, 1e-6, MAX_TEMPERATURE)
     # Filters run only when asked for: sorting every step costs more than the network.
     scaled = tf.cond(top_k > 0, lambda: _keep_top_k(scaled, top_k), lambda: scaled)
     scaled = tf.cond(top_p < 1.0, lambda: _keep_nucleus(scaled, top_p), lambda: scaled)
@@ -216,7 +225,10 @@ class Generator(tf.Module):
         lengths = tf.zeros([num_samples], tf.int32)
 
         def cond(c, chunks, done, lengths, logits, *states):
-            return (c * CHUNK < length) & tf.logical_not(tf.reduce_all(done))
+            # At least one chunk, so that the chunks stack even for a length of 0 (its steps all
+            # draw the stop token and nothing of it is kept).
+            going = (c * CHUNK < length) & tf.logical_not(tf.reduce_all(done))
+            return going | tf.equal(c, 0)
 
         chunk = self._compiled_chunk if self.compiled else self._chunk
 
@@ -292,9 +304,10 @@ def check_sampling(
     """Refuses sampling settings outside their ranges, naming the setting and the range."""
     if not 0 <= length <= MAX_LENGTH:
         raise UsageError(f"length must lie in 0..{MAX_LENGTH}, got {length}", "length")
-    if not temperature >= 0:
+    if not 0 <= temperature < math.inf:
         raise UsageError(
-            f"temperature must be >= 0 (0 is greedy), got {temperature}", "temperature"
+            f"temperature must be a finite number >= 0 (0 is greedy), got {temperature}",
+            "temperature",
         )
     if top_k < 0:
         raise UsageError(f"top_k must be >= 0 (0 keeps every token), got {top_k}", "top_k")

@@ -255,7 +255,7 @@ def test_seqrnn_sample_prints_each_temperature(text_export, capsys):
         (["MODEL", "--prime", "xyz"], "outside the model's vocabulary: 'xyz'"),
         (["MODEL", "--length", "-1"], "length must lie in 0..100000"),
         (["MODEL", "--length", "100001"], "length must lie in 0..100000"),
-        (["MODEL", "--temperature", "-1"], "temperature must be >= 0"),
+        (["MODEL", "--temperature", "-1"], "temperature must be a finite number >= 0"),
         (["MODEL", "--top-p", "0"], "top-p must lie in (0, 1]"),
         (["MODEL", "--top-p", "1.5"], "top-p must lie in (0, 1]"),
         (["MODEL", "--top-k", "-2"], "top-k must be >= 0"),
@@ -267,6 +267,20 @@ def test_bad_sampling_input_is_one_line_and_exit_2(text_export, capsys, args, me
     assert main(["sample", *args]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_a_sample_of_length_zero_is_empty_from_the_run_and_the_export(text_export, capsys):
+    run, model = text_export
+    capsys.readouterr()
+    outputs = []
+    for folder in (run, model):
+        assert main(["sample", str(folder), "--length", "0", "--num-samples", "2"]) == 0
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and outputs[0].count("---") == 4  # two headers
+    from seqrnn.export import read_marker
+
+    prime = read_marker(model)["default_prime"]  # each sample is the prime, nothing after it
+    assert [line for line in outputs[0].splitlines() if "---" not in line] == [prime] * 2
 
 
 def test_export_never_overwrites_without_force(text_export, capsys):

@@ -92,13 +92,18 @@ def test_grammar_samples_stop_at_the_end_token_and_never_hold_padding():
     assert (lengths < 60).any()  # an untrained model still ends some samples
     texts = sample_texts(generator, task, task.default_prime(), 60, num_samples=4)
     assert all(set(t) <= set("()") for t in texts)
+    # A huge temperature draws every allowed token alike and still never a forbidden one.
+    hot = sample_texts(generator, task, task.default_prime(), 60, 1e30, num_samples=16)
+    assert all(set(t) <= set("()") for t in hot) and "(" in "".join(hot)
+    assert sample_texts(generator, task, task.default_prime(), 0, num_samples=3) == [""] * 3
 
 
 @pytest.mark.parametrize(
     "kwargs, message",
     [
         ({"length": -1}, "length must lie in"),
-        ({"temperature": -0.5}, "temperature must be >= 0"),
+        ({"temperature": -0.5}, "temperature must be a finite number >= 0"),
+        ({"temperature": float("inf")}, "temperature must be a finite number >= 0"),
         ({"top_k": -1}, "top_k must be >= 0"),
         ({"top_p": 0.0}, "top_p must lie in (0, 1]"),
         ({"top_p": 1.5}, "top_p must lie in (0, 1]"),

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 from seqrnn.errors import SeqrnnError, UsageError
+from seqrnn.folders import check_replaceable
 
 METRICS = (
     "step",
@@ -80,6 +81,8 @@ class RunFolder:
                     "resume",
                     "force",
                 )
+            if any(entry.name != run._lock.name for entry in run.path.iterdir()):
+                check_replaceable(run.path, "config.json", "a run folder")
             run.lock()  # never delete a folder another process is training into
             shutil.rmtree(run.path)
         run.path.mkdir(parents=True, exist_ok=True)

@@ -88,6 +88,10 @@ def test_paths_and_typed_values_are_never_rewritten():
     assert with_flags("data/seq_len.txt: lower seq_len", ("seq_len",), "train") == (
         "data/seq_len.txt: lower --seq-len"
     )
+    # Several typed numbers, one a digit of the mask of another: each comes back as typed.
+    message = "top_p must lie in (0, 1] (1 keeps every token), got 0.0; 10 or 01"
+    typed = ("sample", "run", "--top-p", "0", "--top-k", "1", "--seed", "10", "01")
+    assert with_flags(message, ("top_p",), "sample", typed) == message.replace("top_p", "--top-p")
 
 
 def test_only_the_named_settings_are_rewritten_and_only_as_words():

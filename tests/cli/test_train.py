@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 
@@ -110,3 +111,10 @@ def test_a_finished_run_is_exported_to_saved_models(tmp_path, capsys, monkeypatc
     assert main([*args, "--out", "other/b"]) == 0
     assert "saved_models/b exists and is kept" in capsys.readouterr().err
     assert marker.read_bytes() == before
+    # Resuming it does not replace the other run's export either; resuming its own run does.
+    assert main(["train", "--resume", "other/b"]) == 0
+    assert "saved_models/b exists and is kept" in capsys.readouterr().err
+    assert marker.read_bytes() == before
+    assert main(["train", "--resume", "runs/b"]) == 0
+    assert "exported to saved_models/b" in capsys.readouterr().err
+    assert json.loads(marker.read_text())["run"] == str((tmp_path / "runs" / "b").resolve())

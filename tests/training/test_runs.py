@@ -26,6 +26,7 @@ class TestRunFolder:
 
     def test_force_replaces_it(self, tmp_path):
         (tmp_path / "run").mkdir()
+        (tmp_path / "run" / "config.json").write_text("{}")  # a run folder, as seqrnn made it
         (tmp_path / "run" / "notes.txt").write_text("old")
         code = main(
             [
@@ -42,6 +43,22 @@ class TestRunFolder:
         assert code == 0
         assert not (tmp_path / "run" / "notes.txt").exists()
         assert (tmp_path / "run" / "config.json").exists()
+
+    def test_force_replaces_only_a_run_folder_that_does_not_hold_the_working_one(
+        self, tmp_path, capsys, monkeypatch
+    ):
+        (tmp_path / "mine").mkdir()
+        (tmp_path / "mine" / "notes.txt").write_text("mine")
+        assert main(["train", "palindrome", "--force", "--out", str(tmp_path / "mine")]) == 2
+        assert "is not a run folder (it has no config.json)" in capsys.readouterr().err
+        (tmp_path / "run" / "inside").mkdir(parents=True)
+        (tmp_path / "run" / "config.json").write_text("{}")
+        monkeypatch.chdir(tmp_path / "run" / "inside")
+        assert main(["train", "palindrome", "--force", "--out", str(tmp_path / "run")]) == 2
+        assert "the working directory, so --force does not" in capsys.readouterr().err
+        assert main(["train", "palindrome", "--force", "--out", ".."]) == 2
+        assert (tmp_path / "mine" / "notes.txt").read_text() == "mine"
+        assert (tmp_path / "run" / "config.json").read_text() == "{}"
 
     def test_a_folder_in_use_is_refused(self, tmp_path, capsys):
         holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
