@@ -109,7 +109,7 @@ def native(recurrence: Recurrence, sequences, initial_state, mask, weights: Weig
     if recurrence.cell == "phased_lstm":
         raise NotImplementedError("PyTorch has no kernel for the Phased LSTM's time gate")
     activations = ("tanh", "relu") if recurrence.cell == "vanilla" else ("tanh",)
-    refuse("PyTorch's kernels", fused_refusals(recurrence, activations))
+    refuse("PyTorch's native kernel", fused_refusals(recurrence, activations))
     x = ops.convert_to_tensor(sequences)
     lengths = None
     if mask is not None:
