@@ -34,6 +34,14 @@ def test_every_gradient_of_every_cell_matches_finite_differences(cell, path):
     assert result.passed(1e-7)
 
 
+def test_the_periods_check_over_long_sequences_as_the_readme_example_runs():
+    """`seqrnn gradcheck --cell phased --seq-lens 5,25` at the default eps: over 25 steps a
+    step of eps in tau was off by 1.4e-7 (truncation); tau moves by eps / 10."""
+    result = gradcheck.check_cell("phased", [25], seed=0)
+    assert result.passed(1e-7), result.worst()
+    assert max(e["abs"] for e in result.errors["tau"]) < 1e-8
+
+
 def test_the_time_gate_parameters_get_non_zero_gradients_that_check():
     """tau, s and r_on are not checked trivially at zero: their gradients are real."""
     import keras
