@@ -12,6 +12,7 @@ from cli.files import check_new_file
 
 
 def gradcheck(
+    ctx: typer.Context,
     cell: Annotated[str, typer.Option(help="vanilla, lstm, gru, phased or all.")] = "all",
     seq_lens: Annotated[str, typer.Option(help="Sequence lengths, comma-separated.")] = (
         "5,10,15,20,25"
@@ -64,6 +65,7 @@ def gradcheck(
     seqrnn gradcheck --run runs/toy-lstm-20261122-101500 --elements 10
     """
     lengths, names = _checked(seq_lens, eps, units, tol, elements, path, cell, run)
+    _refuse_options_that_would_be_ignored(ctx, run)
     check_new_file(json_path, "--json")
     import tensorflow as tf
 
@@ -98,6 +100,34 @@ def _checked(seq_lens, eps, units, tol, elements, path, cell, run) -> tuple[list
     if run is not None and not (run / "config.json").exists():
         raise UsageError(f"{run} is not a run folder (no config.json); give one seqrnn train wrote")
     return lengths, names if cell == "all" else [cell]
+
+
+#: The options of the cells' own check, which a trained run's check (--run) has no use for.
+CELL_OPTIONS = ("cell", "seq_lens", "units", "path")
+
+
+def _refuse_options_that_would_be_ignored(ctx: typer.Context, run) -> None:
+    """A `UsageError` for an option the check asked for does not use: the cells' options
+    with --run, --elements without it."""
+    from seqrnn.errors import UsageError
+
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source is not None and source.name == "COMMANDLINE"
+
+    flags = {param.name: param.opts[0] for param in ctx.command.params}
+    if run is not None:
+        unused = [flags[name] for name in CELL_OPTIONS if given(name)]
+        if unused:
+            raise UsageError(
+                f"--run checks the run's own model on its own task, so {', '.join(unused)} "
+                "would be ignored; drop them, or check the cells without --run"
+            )
+    elif given("elements"):
+        raise UsageError(
+            "--elements says how many elements of a run's weights --run checks; the cells' "
+            "check covers every element: drop it, or add --run RUN"
+        )
 
 
 def _check(run, names, lengths, units, eps, seed, path, elements) -> list:

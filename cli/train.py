@@ -269,6 +269,7 @@ def train(**values) -> None:
     if resume is not None:
         if force:
             raise UsageError("--resume continues a run and --force replaces one; pass one")
+        _refuse_settings_beside_resume(values)
         run = RunFolder(resume)
         if not run.config.exists():
             raise UsageError(f"{resume}: not a run folder (no config.json)")
@@ -302,6 +303,30 @@ def train(**values) -> None:
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 train.__signature__ = inspect.Signature(_options())  # type: ignore[attr-defined]
 train.__annotations__ = {p.name: p.annotation for p in train.__signature__.parameters.values()}
+
+
+#: What a resumed run takes from the command line: all else comes from its config.json.
+RESUME_OPTIONS = ("ctx", "resume", "export", "cpu_devices")
+
+
+def _refuse_settings_beside_resume(values) -> None:
+    """A `UsageError` naming the options given with --resume: a resumed run keeps its own
+    settings (config.json), and an option that would be ignored is refused rather than dropped."""
+    from seqrnn.errors import UsageError
+
+    ctx = values["ctx"]
+    given = []
+    for param in ctx.command.params:
+        source = ctx.get_parameter_source(param.name)
+        if param.name in RESUME_OPTIONS or source is None or source.name != "COMMANDLINE":
+            continue
+        option = param.opts[0]
+        given.append(option if option.startswith("-") else f"the task {_plain(values[param.name])}")
+    if given:
+        raise UsageError(
+            f"--resume continues a run with the settings of its config.json, so "
+            f"{', '.join(dict.fromkeys(given))} would be ignored; drop them, or train a new run"
+        )
 
 
 def _plain(value):

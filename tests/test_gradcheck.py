@@ -152,9 +152,19 @@ def test_a_trained_run_is_checked_in_float64(tmp_path, capsys):
         (["--seq-lens", "0"], "seq-lens must be a comma-separated list"),
         (["--cell", "rnn"], "unknown cell 'rnn'"),
         (["--run", "no-such-run"], "not a run folder"),
+        (["--elements", "5"], "--elements says how many elements of a run's weights"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
     assert main(["gradcheck", *args]) == 2
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_the_cells_options_are_refused_beside_a_run(tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "config.json").write_text("{}")
+    args = ["gradcheck", "--run", str(tmp_path / "run"), "--cell", "gru", "--path", "per-step"]
+    assert main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "so --cell, --path would be ignored" in lines[0], lines

@@ -273,6 +273,8 @@ CASES = [
     ("resume-missing", "train --resume {tmp}/missing", 2, "not a run folder"),
     ("resume-a-folder", "train --resume {bare}", 2, "not a run folder"),
     ("resume-and-force", "train --resume {run} --force", 2, "pass one"),
+    ("resume-with-settings", "train --resume {run} --steps 9", 2, "so --steps would be ignored"),
+    ("resume-with-a-task", "train text --resume {run}", 2, "the task text would be ignored"),
     ("resume-all-damaged", "train --resume {damaged}", 1, "all 2 checkpoints are damaged"),
     ("resume-config-cut", "train --resume {badjson}", 2, "not valid JSON at line"),
     ("resume-config-a-list", "train --resume {listjson}", 2, "not a run's settings"),
