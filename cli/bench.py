@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from cli.files import check_new_file
+from cli.files import check_json_file
 
 
 class Backend(str, Enum):
@@ -101,14 +101,12 @@ def bench(
     }
     for name, value in numbers.items():
         if value < 1:
-            raise UsageError(f"{name} must be an integer >= 1, got {value}")
+            raise UsageError(f"--{name} must be an integer >= 1, got {value}")
     if warmup < 0:
-        raise UsageError(f"warmup must be an integer >= 0, got {warmup}")
+        raise UsageError(f"--warmup must be an integer >= 0, got {warmup}")
     if vocab_size < 2 or vocab_size > 94:
-        raise UsageError(f"vocab-size must lie in 2..94 (printable ASCII), got {vocab_size}")
-    check_new_file(json_path, "--json")
-    if json_path is not None and not json_path.parent.is_dir():
-        raise UsageError(f"{json_path.parent} is not a folder; --json needs an existing folder")
+        raise UsageError(f"--vocab-size must lie in 2..94 (printable ASCII), got {vocab_size}")
+    check_json_file(json_path)
     config = BenchConfig(
         batch_size=batch_size,
         seq_len=seq_len,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from cli.files import check_new_file
+from cli.files import check_json_file
 
 
 def gradcheck(
@@ -66,7 +66,7 @@ def gradcheck(
     """
     lengths, names = _checked(seq_lens, eps, units, tol, elements, path, cell, run)
     _refuse_options_that_would_be_ignored(ctx, run)
-    check_new_file(json_path, "--json")
+    check_json_file(json_path)
     import tensorflow as tf
 
     tf.get_logger().setLevel("ERROR")  # one trace per sequence length is intended
@@ -87,11 +87,11 @@ def _checked(seq_lens, eps, units, tol, elements, path, cell, run) -> tuple[list
     lengths = parse_seq_lens(seq_lens)
     check_eps(eps)
     if units < 1:
-        raise UsageError(f"units must be an integer >= 1, got {units}")
+        raise UsageError(f"--units must be an integer >= 1, got {units}")
     if not tol > 0:
-        raise UsageError(f"tol must be > 0, got {tol}")
+        raise UsageError(f"--tol must be > 0, got {tol}")
     if elements < 1:
-        raise UsageError(f"elements must be an integer >= 1, got {elements}")
+        raise UsageError(f"--elements must be an integer >= 1, got {elements}")
     if path not in PATHS:
         raise UsageError(f"unknown path {path!r}; choose one of {', '.join(PATHS)}")
     names = list(layer_classes())

@@ -290,7 +290,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         ctx = getattr(error, "ctx", None)
         command = ctx.command_path if ctx is not None else "seqrnn"
-        code = _fail(f"{error.format_message()} (see '{command} --help')", error.exit_code)
+        message = error.format_message()
+        if message:
+            code = _fail(f"{message} (see '{command} --help')", error.exit_code)
+        else:  # no command given: the help was shown, and an empty error line would follow
+            code = error.exit_code
     except ModuleNotFoundError as error:
         if debug or error.name not in ("tensorflow", "keras"):
             raise

@@ -228,7 +228,8 @@ def read_marker(folder: str | os.PathLike) -> dict[str, Any]:
     """The seqrnn description of an exported folder; a usage error if it is not one."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise UsageError(f"{folder}: no such folder; give a SavedModel from seqrnn export")
+        what = "a file, not a folder" if folder.exists() else "no such folder"
+        raise UsageError(f"{folder}: {what}; give a SavedModel from seqrnn export")
     marker = folder / "assets" / MARKER
     if not (folder / "saved_model.pb").exists() or not marker.exists():
         raise UsageError(

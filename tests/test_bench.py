@@ -182,8 +182,8 @@ def test_each_backend_is_measured_in_a_process_of_its_own(tmp_path):
     [
         (["--cells", "lstm,tcn"], "unknown cell tcn"),
         (["--sections", "inference"], "unknown section inference"),
-        (["--units", "0"], "units must be an integer >= 1"),
-        (["--vocab-size", "500"], "vocab-size must lie in 2..94"),
+        (["--units", "0"], "--units must be an integer >= 1"),
+        (["--vocab-size", "500"], "--vocab-size must lie in 2..94"),
         (["--json", "/no/such/folder/b.json"], "is not a folder"),
         (["--backend", "jax", "--sections", "seeds"], "run on TensorFlow only"),
         (["--backend", "mxnet"], "Invalid value for '--backend'"),

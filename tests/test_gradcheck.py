@@ -153,6 +153,8 @@ def test_a_trained_run_is_checked_in_float64(tmp_path, capsys):
         (["--cell", "rnn"], "unknown cell 'rnn'"),
         (["--run", "no-such-run"], "not a run folder"),
         (["--elements", "5"], "--elements says how many elements of a run's weights"),
+        (["--units", "0"], "--units must be an integer >= 1"),
+        (["--json", "no-such-folder/g.json"], "no-such-folder is not a folder; --json needs"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(capsys, args, message):

@@ -304,7 +304,7 @@ CASES = [
     ("export-all-damaged", "export {damaged} --out {tmp}/model", 1, "checkpoints are damaged"),
     # sample
     ("sample-missing", "sample {tmp}/missing", 2, "no such folder"),
-    ("sample-a-file", "sample {file}", 2, "no such folder"),
+    ("sample-a-file", "sample {file}", 2, "a file, not a folder"),
     ("sample-prime-unknown-saved", "sample {saved} --prime €", 2, "outside the model's vocab"),
     ("sample-prime-unknown-run", "sample {run} --prime €", 2, "outside the model's vocab"),
     ("sample-length-negative", "sample {saved} --length -1", 2, "length must lie in"),

@@ -72,6 +72,13 @@ def test_values_are_words_and_flags_take_none(command):
     assert "{" not in text.split("\n\n")[0] + text.split("Usage:")[1].splitlines()[0]
 
 
+@pytest.mark.parametrize("command", [[], ["data"]], ids=["seqrnn", "data"])
+def test_a_group_without_its_command_shows_its_help_and_no_empty_error(command, capsys):
+    assert main(command) == 2
+    out, err = capsys.readouterr()
+    assert "Usage: seqrnn" in out and err == ""
+
+
 def click_command(command: list[str]):
     group = typer.main.get_command(app)
     for name in command:
