@@ -109,21 +109,18 @@ CELL_OPTIONS = ("cell", "seq_lens", "units", "path")
 def _refuse_options_that_would_be_ignored(ctx: typer.Context, run) -> None:
     """A `UsageError` for an option the check asked for does not use: the cells' options
     with --run, --elements without it."""
+    from cli.main import typed_on_command_line
     from seqrnn.errors import UsageError
-
-    def given(name: str) -> bool:
-        source = ctx.get_parameter_source(name)
-        return source is not None and source.name == "COMMANDLINE"
 
     flags = {param.name: param.opts[0] for param in ctx.command.params}
     if run is not None:
-        unused = [flags[name] for name in CELL_OPTIONS if given(name)]
+        unused = [flags[name] for name in CELL_OPTIONS if typed_on_command_line(ctx, name)]
         if unused:
             raise UsageError(
                 f"--run checks the run's own model on its own task, so {', '.join(unused)} "
                 "would be ignored; drop them, or check the cells without --run"
             )
-    elif given("elements"):
+    elif typed_on_command_line(ctx, "elements"):
         raise UsageError(
             "--elements says how many elements of a run's weights --run checks; the cells' "
             "check covers every element: drop it, or add --run RUN"

@@ -162,6 +162,12 @@ def flag_for(setting: str, command: str) -> str:
     return option if setting in known else f"--set {setting}"
 
 
+def typed_on_command_line(ctx, name: str) -> bool:
+    """Whether the user gave the option (or argument) `name` on the command line."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
 def with_flags(message: str, settings, command: str, typed=()) -> str:
     """`message` with each of the library's `settings` it names written as `command`'s flag.
 

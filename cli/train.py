@@ -306,19 +306,19 @@ train.__annotations__ = {p.name: p.annotation for p in train.__signature__.param
 
 
 #: What a resumed run takes from the command line: all else comes from its config.json.
-RESUME_OPTIONS = ("ctx", "resume", "export", "cpu_devices")
+RESUME_OPTIONS = ("resume", "export", "cpu_devices")
 
 
 def _refuse_settings_beside_resume(values) -> None:
     """A `UsageError` naming the options given with --resume: a resumed run keeps its own
     settings (config.json), and an option that would be ignored is refused rather than dropped."""
+    from cli.main import typed_on_command_line
     from seqrnn.errors import UsageError
 
     ctx = values["ctx"]
     given = []
     for param in ctx.command.params:
-        source = ctx.get_parameter_source(param.name)
-        if param.name in RESUME_OPTIONS or source is None or source.name != "COMMANDLINE":
+        if param.name in RESUME_OPTIONS or not typed_on_command_line(ctx, param.name):
             continue
         option = param.opts[0]
         given.append(option if option.startswith("-") else f"the task {_plain(values[param.name])}")

@@ -199,8 +199,7 @@ def check_cell(
         with tf.GradientTape() as tape:
             value = tf.function(loss)()
         grads = tape.gradient(value, variables)
-        steps_by = [eps * TAU_EPS_SCALE if pname == "tau" else eps for pname, _ in params]
-        numerics = numeric_gradients(loss, variables, steps_by)
+        numerics = numeric_gradients(loss, variables, steps_for(variables, eps))
         for (pname, variable), grad, numeric in zip(params, grads, numerics, strict=True):
             analytic = np.zeros(variable.shape) if grad is None else np.asarray(grad)
             result.errors.setdefault(pname, []).append(_errors(analytic, numeric, floor))
@@ -219,6 +218,12 @@ def check_cell(
 #: step 1e-3 was off by 1.4e-7 (3.3e-9 at 3e-4, 1.3e-10 at 1e-4), while the other weights'
 #: round-off grows at the smaller steps (LSTM at 1e-4: relative 1.8e-7).
 TAU_EPS_SCALE = 0.1
+
+
+def steps_for(variables, eps: float) -> list[float]:
+    """The finite-difference step of each variable: eps, and eps * TAU_EPS_SCALE for tau."""
+    return [eps * TAU_EPS_SCALE if v.name == "tau" else eps for v in variables]
+
 
 #: Centered differences of fourth order: f'(w) = (f(w - 2e) - 8 f(w - e) + 8 f(w + e) -
 #: f(w + 2e)) / (12 e) + O(e^4).
@@ -330,8 +335,7 @@ def check_run(
     with tf.GradientTape() as tape:
         value = tf.function(loss)()
     grads = tape.gradient(value, variables)
-    steps_by = [eps * TAU_EPS_SCALE if v.name == "tau" else eps for v in variables]
-    numerics = numeric_gradients(loss, variables, steps_by, chosen)
+    numerics = numeric_gradients(loss, variables, steps_for(variables, eps), chosen)
     result = CheckResult(cell=f"{config.cell} ({path})", seq_lens=[int(targets.shape[1])])
     for variable, grad, numeric, indices in zip(variables, grads, numerics, chosen, strict=True):
         # An embedding's gradient comes as IndexedSlices: densify it.
