@@ -19,6 +19,11 @@ class Backend(str, Enum):
     all = "all"
 
 
+class Allocator(str, Enum):
+    keep = "keep"
+    default = "default"
+
+
 def _names(text: str, valid: tuple[str, ...], what: str) -> tuple[str, ...]:
     from seqrnn.errors import UsageError
 
@@ -58,6 +63,15 @@ def bench(
     torch: Annotated[
         bool, typer.Option("--torch/--no-torch", help="Compare with PyTorch if installed.")
     ] = True,
+    allocator: Annotated[
+        Allocator,
+        typer.Option(
+            help="keep: the measuring processes keep freed memory for reuse (TensorFlow's BFC "
+            "allocator; glibc's MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=4294967296 "
+            "MALLOC_TRIM_THRESHOLD_=8589934592), so no step faults its buffers' pages in again; "
+            "default: each process as it starts without settings."
+        ),
+    ] = Allocator.keep,
     json_path: Annotated[
         Path | None,
         typer.Option(
@@ -74,15 +88,17 @@ def bench(
     Training (TensorFlow): tokens/s of seqrnn's own training step (embedding -> recurrent layer
     -> dense head, Adam, batch x seq-len tokens) for seqrnn's vanilla, LSTM, GRU and Phased LSTM
     layers, keras.layers.SimpleRNN, LSTM and GRU, and PyTorch's nn.RNN, LSTM and GRU called
-    directly when torch is installed; with the fraction of the float32 matmul peak, timed in the
-    same alternating rounds as the rows. Fit (every backend): the same layers as a Keras user
-    trains them, model.compile() with Keras' defaults and train_on_batch, on float features of
-    embedding-dim width. Seeds (TensorFlow): the seeds' vanilla RNN (100 units, 25 steps, batch
-    1, AdaGrad, clipping) against a plain NumPy min-char-rnn, in updates/s. Generation
-    (TensorFlow): characters/s of an exported SavedModel's in-graph generate (1 and 64 samples)
-    against a Python loop calling model.predict per character. Each figure is the median of
-    --repeats calls after --warmup calls; peak resident memory is measured per row. A table
-    goes to stdout; --json also writes every figure.
+    directly (in a process of their own) when torch is installed; with the fraction of the
+    float32 matmul peak, timed in the same alternating rounds as the rows. Fit (every backend):
+    the same layers as a Keras user trains them, model.compile() with Keras' defaults and
+    train_on_batch, on float features of embedding-dim width. Seeds (TensorFlow): the seeds'
+    vanilla RNN (100 units, 25 steps, batch 1, AdaGrad, clipping) against a plain NumPy
+    min-char-rnn, in updates/s. Generation (TensorFlow): characters/s of an exported
+    SavedModel's in-graph generate (1 and 64 samples) against a Python loop calling
+    model.predict per character. Each figure is the median of --repeats calls after --warmup
+    calls; peak resident memory is measured per row. A table goes to stdout; --json also writes
+    every figure. The measuring processes keep freed memory for reuse unless --allocator
+    default.
 
     Examples:
     seqrnn bench --backend all --sections fit --cells lstm,gru --json bench.json
@@ -120,6 +136,7 @@ def bench(
         torch=torch,
         generation_length=length,
         backends=BACKENDS if backend is Backend.all else (backend.value,),
+        allocator=allocator.value,
     )
     from rich.console import Console
 

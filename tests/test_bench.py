@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +24,7 @@ from seqrnn.bench import (
     matmul_flops,
     training_flops,
 )
+from seqrnn.bench.remote import RemoteStep
 from seqrnn.bench.sections import Row
 
 runner = CliRunner()
@@ -137,6 +140,7 @@ def test_bench_reports_every_section(tmp_path):
     report = json.loads(out.read_text())
     rows = {r["name"]: r for r in report["results"]}
     assert report["config"]["cells"] == ["lstm", "phased"]
+    assert report["config"]["allocator"] == "keep"
     assert {"seqrnn.layers.LSTM (fused)", "seqrnn.layers.PhasedLSTM (fused)"} <= set(rows)
     assert "keras.layers.LSTM" in rows and not any(n.startswith("torch") for n in rows)
     ours = rows["seqrnn.layers.LSTM (fused)"]
@@ -187,9 +191,58 @@ def test_each_backend_is_measured_in_a_process_of_its_own(tmp_path):
         (["--json", "/no/such/folder/b.json"], "is not a folder"),
         (["--backend", "jax", "--sections", "seeds"], "run on TensorFlow only"),
         (["--backend", "mxnet"], "Invalid value for '--backend'"),
+        (["--allocator", "bfc"], "Invalid value for '--allocator'"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert main(["bench", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+def test_each_measuring_process_gets_the_allocator_settings_of_its_framework():
+    """keep: glibc keeps freed blocks in every process, with one arena for JAX only, and
+    TensorFlow uses BFC; default: none of it, whatever the environment said."""
+    user = {"PATH": "/bin", "MALLOC_ARENA_MAX": "8", "MALLOC_TRIM_THRESHOLD_": "0"}
+    keep = {b: harness.allocator_environment(user, "keep", b) for b in harness.BACKENDS}
+    for backend, env in keep.items():
+        assert env["PATH"] == "/bin" and env["TF_CPU_ALLOCATOR_USE_BFC"] == "true"
+        assert {k: env[k] for k in harness.KEEP_FREED} == harness.KEEP_FREED
+        assert env.get("MALLOC_ARENA_MAX") == ("1" if backend == "jax" else None)
+    for backend in harness.BACKENDS:
+        env = harness.allocator_environment(user, "default", backend)
+        assert env == {"PATH": "/bin", "TF_CPU_ALLOCATOR_USE_BFC": "false"}
+
+
+def _environment_of(pid: int) -> dict[str, str]:
+    pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return dict(p.decode().split("=", 1) for p in pairs if b"=" in p)
+
+
+def test_torch_nn_is_timed_in_a_process_of_its_own():
+    """Each call runs one training step in the other process and waits for it; the row's memory
+    is that process's; it runs under its framework's allocator settings and ends on close()."""
+    pytest.importorskip("torch")
+    config = BenchConfig(batch_size=2, seq_len=3, embedding_dim=2, units=4, vocab_size=8)
+    step = RemoteStep("lstm", config, embedded=True)
+    try:
+        pid = step.process.pid
+        assert pid != os.getpid()
+        env = _environment_of(pid)
+        assert env == harness.allocator_environment(dict(os.environ), "keep", "torch") | {
+            "KERAS_BACKEND": "torch"
+        }
+        before = step.memory.peak_mib()
+        assert before is not None and before > 0
+        step()
+        step()
+        assert step.process.poll() is None  # (still serving)
+    finally:
+        step.close()
+    assert step.process.returncode == 0
+
+
+def test_a_failing_torch_nn_process_says_why():
+    pytest.importorskip("torch")
+    with pytest.raises(RuntimeError, match=r"torch\.nn's measuring process stopped: KeyError"):
+        RemoteStep("tcn", BenchConfig(), embedded=True)

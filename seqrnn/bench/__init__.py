@@ -4,7 +4,9 @@ Each backend is measured in a process of its own (`python -m seqrnn.bench`, the 
 before Keras loads), one after the other; the parent gathers their rows. Every figure is the median
 of `repeats` calls after `warmup` calls, each call waiting for its result; the rows compared with
 each other (seqrnn's layer, Keras' and `torch.nn`'s) are timed side by side, in up to five
-alternating rounds (`interleaved_seconds`). Sections:
+alternating rounds (`interleaved_seconds`); `torch.nn`'s rows run in a process of their own,
+driven call by call (`remote.RemoteStep`). Every measuring process keeps freed memory for reuse
+unless `allocator="default"` (`harness.ALLOCATORS`). Sections:
 
 - training (TensorFlow): seqrnn's own training step (what `seqrnn train` runs): embedding ->
   recurrent layer -> dense head, Adam, mean cross-entropy, in a `tf.function`;

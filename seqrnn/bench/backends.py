@@ -12,7 +12,13 @@ from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 
-from seqrnn.bench.harness import PACKAGES, BenchConfig, Result
+from seqrnn.bench.harness import (
+    PACKAGES,
+    BenchConfig,
+    Result,
+    allocator_environment,
+    config_from_json,
+)
 from seqrnn.bench.sections import Bench
 
 
@@ -52,7 +58,7 @@ def run_backends(config: BenchConfig, progress: Callable[[str], None]) -> list[R
             # A process holds the GPU beside PyTorch's peers: TensorFlow and JAX take memory as
             # they need it instead of most of the device at their start.
             env = {
-                **os.environ,
+                **allocator_environment(dict(os.environ), config.allocator, backend),
                 "KERAS_BACKEND": backend,
                 "TF_CPP_MIN_LOG_LEVEL": "3",
                 "TF_FORCE_GPU_ALLOW_GROWTH": "true",
@@ -89,8 +95,7 @@ def measure_this_backend(config_json: str, out: str) -> None:
         import tensorflow as tf
 
         tf.get_logger().setLevel("ERROR")
-    fields = json.loads(config_json)
-    config = BenchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    config = config_from_json(config_json)
 
     def progress(name: str) -> None:
         print(PROGRESS + name, file=sys.stderr, flush=True)

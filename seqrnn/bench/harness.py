@@ -3,6 +3,7 @@ matmul peak and the FLOP model of a training step."""
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -21,6 +22,32 @@ SECTIONS = ("training", "fit", "seeds", "generation")
 #: The sections that run on every backend; the others need TensorFlow.
 EVERY_BACKEND = ("fit",)
 BACKENDS = ("tensorflow", "jax", "torch")
+#: How the measuring processes get their memory: "keep", every allocator keeps the blocks freed
+#: for reuse (TensorFlow's BFC allocator; glibc's malloc with `KEEP_FREED`); "default", what a
+#: process gets without settings. With glibc's defaults every step of JAX and PyTorch faults in
+#: its large buffers' pages again, and what that costs varies from call to call: on a 2-core AMD
+#: EPYC, 30 calls of `torch.nn.LSTM`'s training step in one process took 79-396 ms (16,000
+#: faults each), and 45-61 ms with the settings (no faults).
+ALLOCATORS = ("keep", "default")
+#: glibc's settings that keep freed blocks: no block is mapped and unmapped on its own, and the
+#: heap is not given back. JAX also needs one arena: its threads' arenas are mapped heaps that
+#: give their pages back (25,000 faults a call of the LSTM's gradient with the two settings, none
+#: with the three). PyTorch does not: with one arena `torch.nn.GRU`'s step took 107-142 ms
+#: against 90-119 without (its threads wait for each other's small allocations).
+KEEP_FREED = {"MALLOC_MMAP_THRESHOLD_": "4294967296", "MALLOC_TRIM_THRESHOLD_": "8589934592"}
+ONE_ARENA = {"MALLOC_ARENA_MAX": "1"}
+
+
+def allocator_environment(environ: dict[str, str], allocator: str, backend: str) -> dict[str, str]:
+    """`environ` for a process measuring `backend`'s framework (tensorflow, jax, torch) under
+    `allocator` (one of ALLOCATORS): the settings replace the environment's own."""
+    env = {k: v for k, v in environ.items() if k not in {**KEEP_FREED, **ONE_ARENA}}
+    if allocator == "default":
+        return {**env, "TF_CPU_ALLOCATOR_USE_BFC": "false"}
+    arena = ONE_ARENA if backend == "jax" else {}
+    return {**env, **KEEP_FREED, **arena, "TF_CPU_ALLOCATOR_USE_BFC": "true"}
+
+
 #: The framework each backend needs, as pip names it.
 PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
@@ -40,6 +67,13 @@ class BenchConfig:
     generation_length: int = 1000
     seed: int = 0
     backends: tuple[str, ...] = ("tensorflow",)  # each measured in a process of its own
+    allocator: str = "keep"  # one of ALLOCATORS: how the measuring processes get their memory
+
+
+def config_from_json(text: str) -> BenchConfig:
+    """A `BenchConfig` from its JSON (`asdict`): lists become tuples again."""
+    fields = json.loads(text)
+    return BenchConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
 
 
 @dataclass
@@ -58,27 +92,30 @@ class Result:
 
 
 class PeakMemory:
-    """The resident-set high-water mark, reset before each measurement where Linux allows it."""
+    """The resident-set high-water mark of this process (or of process `pid`), reset before each
+    measurement where Linux allows it."""
 
-    def __init__(self) -> None:
+    def __init__(self, pid: int | None = None) -> None:
+        self.proc = Path("/proc") / ("self" if pid is None else str(pid))
+        self.own = pid is None
         self.resettable = self.reset()
 
-    @staticmethod
-    def reset() -> bool:
+    def reset(self) -> bool:
         try:
-            Path("/proc/self/clear_refs").write_text("5")
+            (self.proc / "clear_refs").write_text("5")
         except OSError:
             return False
         return True
 
-    @staticmethod
-    def peak_mib() -> float | None:
+    def peak_mib(self) -> float | None:
         try:
-            for line in Path("/proc/self/status").read_text().splitlines():
+            for line in (self.proc / "status").read_text().splitlines():
                 if line.startswith("VmHWM:"):
                     return int(line.split()[1]) / 1024
         except OSError:
             pass
+        if not self.own:
+            return None
         try:
             import resource
 

@@ -22,8 +22,9 @@ from seqrnn.bench.harness import (
     median_seconds,
     training_flops,
 )
-from seqrnn.bench.peers import fit_step, tf_step, torch_available, torch_step
+from seqrnn.bench.peers import fit_step, tf_step, torch_available
 from seqrnn.bench.reference import SEEDS_SEQ_LEN, SEEDS_UNITS, MinCharRNN, bench_text, seeds_step
+from seqrnn.bench.remote import RemoteStep
 
 #: Calls of the matmul timed for the machine's row, at the start of each backend's process.
 PEAK_REPEATS = 5
@@ -58,15 +59,17 @@ class Bench:
         fraction of the peak is of the peak measured beside them. A row's peak memory is the
         highest of its own stretches: the high-water mark is reset before its call is built and
         before each of its rounds."""
-        calls, peaks = [], []
+        calls, memories, peaks = [], [], []
         for row in rows:
             self.progress(row.name)
             self.memory.reset()
             call = row.make()
+            memory = getattr(call, "memory", self.memory)  # (a row timed in another process)
             for _ in range(self.config.warmup):
                 call()
             calls.append(call)
-            peaks.append(self.memory.peak_mib())
+            memories.append(memory)
+            peaks.append(memory.peak_mib())
         names = [row.name for row in rows]
         beside = self._peak_call is not None and any(row.flops is not None for row in rows)
         if beside:
@@ -75,16 +78,20 @@ class Bench:
 
         def before(index: int) -> None:
             if index < len(rows):
-                self.memory.reset()
+                memories[index].reset()
 
         def after(index: int) -> None:
-            peak = self.memory.peak_mib() if index < len(rows) else None
+            peak = memories[index].peak_mib() if index < len(rows) else None
             if peak is not None:
                 peaks[index] = max(peaks[index] or 0.0, peak)
 
         if len(calls) > 1:
             self.progress(" / ".join(names) + ", alternating")
-        seconds = interleaved_seconds(calls, self.config.repeats, before=before, after=after)
+        try:
+            seconds = interleaved_seconds(calls, self.config.repeats, before=before, after=after)
+        finally:
+            for call in calls:
+                getattr(call, "close", lambda: None)()
         gflops = matmul_flops() / seconds[-1] / 1e9 if beside else None
         results = []
         for row, median, peak in zip(rows, seconds, peaks, strict=False):
@@ -171,7 +178,7 @@ class Bench:
                 rows.append(
                     Row(
                         f"torch.nn.{TORCH_PEERS[cell]}",
-                        lambda cell=cell: torch_step(cell, c, embedded),
+                        lambda cell=cell: RemoteStep(cell, c, embedded),
                         "tokens/s",
                         tokens,
                         flops,
