@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.files import check_new_file
-from cli.settings import library_settings
+from cli.settings import library_settings, seed_option
 
 HeldOutSplit = library_settings().HeldOutSplit
 
@@ -24,7 +24,7 @@ def evaluate(
     samples: Annotated[
         int, typer.Option(help="Sampled sequences for a grammar's valid fraction.")
     ] = 100,
-    seed: Annotated[int, typer.Option(help="Seed of the sampled sequences.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the sampled sequences.")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Print the task's metrics on its test split (loss, accuracy and the task's own metric),
@@ -38,7 +38,7 @@ def evaluate(
 
     split = split.value
     if samples < 0:
-        raise UsageError(f"samples must be >= 0, got {samples}")
+        raise UsageError(f"--samples must be an integer >= 0, got {samples}")
     from seqrnn.restore import load_run
 
     loaded = load_run(run)  # the run's export_weights: its best checkpoint, if it has one

@@ -59,9 +59,9 @@ def experiment(
     seqrnn experiment frequency --runs '*-async'
     seqrnn experiment adder --quick --out /tmp/adder
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn
+    from rich.progress import BarColumn, TextColumn
 
+    from cli.progress import stop, transient_progress
     from seqrnn.experiments import make_study, run_study
 
     study = make_study(name, quick=quick, data=data)
@@ -71,16 +71,16 @@ def experiment(
     # TensorFlow's warning about repeated tracing would count those and mislead.
     tf.get_logger().setLevel("ERROR")
     out = out or Path("experiments") / (f"{name}-quick" if quick else name)
-    progress = Progress(
+    progress = transient_progress(
         TextColumn("{task.description}"),
         BarColumn(bar_width=12),
         TextColumn("{task.fields[info]}"),
-        console=Console(stderr=True),
-        transient=True,
     )
     bars: dict[str, int] = {}
 
     def on_event(kind: str, data: dict) -> None:
+        if not progress.live.is_started:  # (a Progress never started writes an empty line)
+            progress.start()
         if kind == "run":
             if "runs" not in bars:
                 bars["runs"] = progress.add_task("runs", total=data["total"], info="")
@@ -103,7 +103,9 @@ def experiment(
                 bars["steps"], completed=data["step"], info=f"loss {float(data['loss']):.3f}"
             )
 
-    with progress:
+    try:
         report = run_study(study, out, on_event, select=runs)
+    finally:
+        stop(progress)
     typer.echo(str(report))
     return 0

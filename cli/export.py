@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cli.files import check_new_file
-from cli.settings import library_settings
+from cli.settings import library_settings, seed_option
 
 Weights = library_settings().Weights
 
@@ -69,7 +69,7 @@ def sample(
     top_k: Annotated[int, typer.Option(help="Keep the k most likely characters (0 = all).")] = 0,
     top_p: Annotated[float, typer.Option(help="Nucleus: keep this much probability.")] = 1.0,
     num_samples: Annotated[int, typer.Option(help="Samples per temperature.")] = 1,
-    seed: Annotated[int, typer.Option(help="Same seed, same samples.")] = 0,
+    seed: Annotated[int, seed_option("Same seed, same samples.")] = 0,
     output: Annotated[
         Path | None,
         typer.Option(

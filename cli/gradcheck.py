@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from cli.files import check_json_file
+from cli.settings import seed_option
 
 
 def gradcheck(
@@ -19,7 +20,7 @@ def gradcheck(
     ),
     units: Annotated[int, typer.Option(help="Units of the checked layer.")] = 5,
     eps: Annotated[float, typer.Option(help="Finite-difference step.")] = 1e-3,
-    seed: Annotated[int, typer.Option(help="Seed of the weights and the data.")] = 0,
+    seed: Annotated[int, seed_option("Seed of the weights and the data.")] = 0,
     tol: Annotated[float, typer.Option(help="Largest ABS and REL error that passes.")] = 1e-7,
     run: Annotated[
         Path | None,
@@ -129,18 +130,16 @@ def _refuse_options_that_would_be_ignored(ctx: typer.Context, run) -> None:
 
 def _check(run, names, lengths, units, eps, seed, path, elements) -> list:
     """The results of a run's model, or of each cell, with a progress bar of the elements."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
+    from cli.progress import transient_progress
     from seqrnn.gradcheck import check_cell, check_run
 
-    progress = Progress(
+    progress = transient_progress(
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total} elements"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
     )
     with progress:
         if run is not None:

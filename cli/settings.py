@@ -65,3 +65,11 @@ def library_without_keras() -> Iterator[None]:
     finally:
         for name in [n for n in sys.modules if n == "seqrnn" or n.startswith("seqrnn.")]:
             del sys.modules[name]
+
+
+def seed_option(help: str):
+    """The `--seed` option of the commands other than train (whose seed is a training setting):
+    the same range, 0 to `SEED_MAX`."""
+    import typer
+
+    return typer.Option(min=0, max=library_settings().SEED_MAX, help=help)

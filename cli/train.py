@@ -281,10 +281,11 @@ def train(**values) -> None:
             **{item.name: _plain(values[item.name]) for item in flag_fields()},
         )
         if cpu_devices < 1:
-            raise UsageError(f"cpu-devices must be an integer >= 1, got {cpu_devices}")
+            raise UsageError(f"--cpu-devices must be an integer >= 1, got {cpu_devices}")
     task_object = _make_task(config)  # checks data before any work
-    from seqrnn.training.step import steps_of
+    from seqrnn.training.step import check_strategy, steps_of
 
+    check_strategy(config.strategy)
     steps_of(config, task_object)  # (epochs of a task that has none: refused here)
     from seqrnn.training.memory import check_fits
 
@@ -336,38 +337,26 @@ def _plain(value):
 
 def _make_task(config):
     """The run's task; reading a corpus shows its progress (a 1 GB file takes a while)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TaskProgressColumn,
-        TextColumn,
-        TimeRemainingColumn,
-    )
+    from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeRemainingColumn
 
+    from cli.progress import stop, transient_progress
     from seqrnn.tasks import make_task
 
     # A task that reads a corpus tells how it goes (the text task reads its file twice: its
     # characters, then their ids): a percentage, not bytes.
     columns = (TextColumn("reading {task.description}"), BarColumn(), TaskProgressColumn())
-    progress = Progress(
-        *columns, TimeRemainingColumn(), console=Console(stderr=True), transient=True
-    )
+    progress = transient_progress(*columns, TimeRemainingColumn())
     bar = progress.add_task(str(config.task_settings.get("path", config.task)), total=None)
 
-    started = []
-
     def advance(done: int, total: int) -> None:  # shown once the file is found good to read
-        if not started:
+        if not progress.live.is_started:
             progress.start()
-            started.append(True)
         progress.update(bar, completed=done, total=total)
 
     try:
         return make_task(config.task, progress=advance, **config.task_settings)
     finally:
-        if started:  # a Progress never started writes an empty line when stopped
-            progress.stop()
+        stop(progress)
 
 
 def _export(path: Path, replace: bool) -> None:
@@ -474,6 +463,7 @@ class _Screen:
 
 
 def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
+    from cli.progress import stop
     from seqrnn.training.loop import Trainer, split_cpu
 
     if cpu_devices > 1:
@@ -482,7 +472,7 @@ def _run(config, run, resume: bool, cpu_devices: int, task) -> None:
     try:
         summary = Trainer(config, run, resume=resume, on_event=screen, task=task).train()
     finally:
-        screen.progress.stop()
+        stop(screen.progress)
     result = {
         "run": str(run.path),
         "step": summary.step,

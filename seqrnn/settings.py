@@ -93,6 +93,10 @@ OPTIMIZERS = tuple(o.value for o in Optimizer)
 STRATEGIES = tuple(s.value for s in Strategy)
 
 
+#: The largest seed: NumPy's and Keras' seeds are 32-bit unsigned integers.
+SEED_MAX = 2**32 - 1
+
+
 def setting(
     default: Any,
     help: str,
@@ -123,11 +127,18 @@ def setting(
 
 def range_text(meta: dict[str, Any], integer: bool) -> str:
     """A setting's range in words: "an integer >= 1", ">= 0", "in (0, 1]"."""
-    low, high = meta["minimum"], meta["maximum"]
-    if high is None:
-        return f"{'an integer ' if integer else ''}{'>' if meta['open_low'] else '>='} {low:g}"
+    low, high = (_number(meta[end]) for end in ("minimum", "maximum"))
+    if meta["maximum"] is None:
+        return f"{'an integer ' if integer else ''}{'>' if meta['open_low'] else '>='} {low}"
     left, right = "(" if meta["open_low"] else "[", ")" if meta["open_high"] else "]"
-    return f"in {left}{low:g}, {high:g}{right}"
+    return f"in {left}{low}, {high}{right}"
+
+
+def _number(value: float | None) -> str:
+    """A range's end as written: 4294967295, not 4.29497e+09; 0.001 as 0.001."""
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _check(name: str, value: Any, kind: type, meta: dict[str, Any]) -> None:
@@ -209,7 +220,7 @@ class TrainConfig:
         Weights.BEST,
         "The weights model.keras and the export hold: the best validation loss's or the last.",
     )
-    seed: int = setting(0, "Seed: same seed, same run.")
+    seed: int = setting(0, "Seed: same seed, same run.", minimum=0, maximum=SEED_MAX)
     strategy: Strategy = setting(Strategy.AUTO, "Distribution strategy (multiworker: TF_CONFIG).")
     # what is recorded
     log_every: int = setting(10, "Steps between metrics rows.", minimum=1)

@@ -35,6 +35,13 @@ def make_study(name: str, quick: bool = False, data: str | None = None) -> Study
     study = STUDIES[name](quick=quick, data=data)
     if study.needs_text and not data:
         raise UsageError(f"study {name} trains on a text: pass data (a UTF-8 text file)", "data")
+    if data and not study.needs_text:
+        readers = " and ".join(s.name for s in STUDIES.values() if s.needs_text)
+        raise UsageError(
+            f"study {name} reads no text, so data would be ignored; only the "
+            f"{readers} studies take it: drop it",
+            "data",
+        )
     if data and not Path(data).is_file():
         raise UsageError(f"{data} is not a file; data needs a UTF-8 text file", "data")
     return study

@@ -116,14 +116,23 @@ def run_study(
     `select`: shell-style patterns; only the runs whose key matches one are trained and reported.
     """
     on_event = on_event or (lambda kind, data: None)
+    if out.exists() and not out.is_dir():
+        raise UsageError(
+            f"{out} is a file; out takes a folder (the study's runs and report)", "out"
+        )
     specs = study.specs()
+    if select and not specs:
+        raise UsageError(
+            f"study {study.name} trains no models, so runs has none to select; drop it", "runs"
+        )
     if select:
         specs = [s for s in specs if any(fnmatch.fnmatchcase(s.key, p) for p in select)]
         if not specs:
-            keys = ", ".join(s.key for s in study.specs()[:6])
+            every = [s.key for s in study.specs()]
+            keys = ", ".join(every[:6]) + (", ..." if len(every) > 6 else "")
             raise UsageError(
                 f"no run of study {study.name} matches runs {' '.join(select)}; "
-                f"its run keys look like: {keys}, ...",
+                f"its run keys: {keys}",
                 "runs",
             )
     outcomes = []

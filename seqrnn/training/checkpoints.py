@@ -172,7 +172,8 @@ class Checkpointer:
 
     def restore(self, prefix: str) -> tuple[int, float | None, list]:
         """(step, smooth loss or None, carried states as arrays) of the checkpoint `prefix`."""
-        self._core.restore(prefix).assert_existing_objects_matched()
+        # (expect_partial: the values of `tracked` are the second part, not unrestored ones)
+        self._core.restore(prefix).assert_existing_objects_matched().expect_partial()
         self._tracked.restore(prefix).expect_partial()
         smooth = float(self.smooth.numpy())
         return (

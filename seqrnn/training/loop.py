@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from seqrnn.errors import Interrupted, NonFinite, SeqrnnError
+from seqrnn.errors import Interrupted, NonFinite, SeqrnnError, SeqrnnWarning
 from seqrnn.settings import TrainConfig
 from seqrnn.training.records import Recorder, smooth_loss
 from seqrnn.training.runs import RunFolder
@@ -169,6 +170,13 @@ class Trainer:
         start, smooth, carried = 0, None, None
         if latest is not None:
             start, smooth, carried = self.checkpoints.restore(latest)
+        elif self.resume:  # (stopped before its first checkpoint: nothing was lost but time)
+            warnings.warn(
+                SeqrnnWarning(
+                    f"{run.checkpoints} holds no checkpoint, so the run starts again from step 0"
+                ),
+                stacklevel=2,
+            )
         if self.resume:
             run.truncate_metrics(start)
             run.truncate_samples(start)

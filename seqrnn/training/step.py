@@ -21,7 +21,7 @@ from typing import Any
 
 import keras  # (loaded with seqrnn's layers already)
 
-from seqrnn.errors import SeqrnnError
+from seqrnn.errors import UsageError
 from seqrnn.settings import TrainConfig
 
 
@@ -35,17 +35,23 @@ def split_cpu(count: int) -> None:
     )
 
 
+def check_strategy(name: str) -> None:
+    """A `UsageError` when strategy `name` cannot start here (multiworker without TF_CONFIG):
+    asked before a run folder is made, so a refused run leaves nothing behind."""
+    if name == "multiworker" and not os.environ.get("TF_CONFIG"):
+        raise UsageError(
+            "the multiworker strategy reads the cluster from TF_CONFIG, which is not set; "
+            'set it on every worker (see "Several machines" in README.md)',
+            "strategy",
+        )
+
+
 def make_strategy(name: str):
     """`auto`: all GPUs mirrored when there are several, else one device (GPU if present)."""
     import tensorflow as tf
 
+    check_strategy(name)
     if name == "multiworker":
-        if not os.environ.get("TF_CONFIG"):
-            raise SeqrnnError(
-                "the multiworker strategy reads the cluster from TF_CONFIG, which is not set; "
-                'set it on every worker (see "Several machines" in README.md)',
-                "strategy",
-            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     gpus = [d.name for d in tf.config.list_logical_devices("GPU")]
     cpus = [d.name for d in tf.config.list_logical_devices("CPU")]
@@ -124,8 +130,6 @@ def steps_of(config: TrainConfig, task) -> int:
     """The training steps of `config` on `task`: `steps`, or `epochs` passes over the task's
     training data (a `UsageError` for a task that draws fresh batches for ever, and for a
     patience that no validation could use)."""
-    from seqrnn.errors import UsageError
-
     steps = config.steps
     if config.epochs:
         per_pass = task.batches_per_pass(config.batch_size)

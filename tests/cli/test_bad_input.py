@@ -268,7 +268,7 @@ CASES = [
     ("train-strategy-unknown", "train toy --strategy tpu", 2, "'tpu' is not one of 'auto'"),
     ("train-chrono-one", "train toy --chrono-init 1", 2, "chrono-init must be 0"),
     ("train-chrono-vanilla", "train toy --cell vanilla --chrono-init 50", 2, "has none"),
-    ("train-cpu-devices-zero", "train toy --cpu-devices 0", 2, "cpu-devices must be"),
+    ("train-cpu-devices-zero", "train toy --cpu-devices 0", 2, "--cpu-devices must be"),
     # train --resume: damaged runs
     ("resume-missing", "train --resume {tmp}/missing", 2, "not a run folder"),
     ("resume-a-folder", "train --resume {bare}", 2, "not a run folder"),
@@ -283,7 +283,7 @@ CASES = [
     ("eval-a-file", "eval {file}", 2, "no such run folder"),
     ("eval-a-folder", "eval {bare}", 2, "not a run folder"),
     ("eval-split-unknown", "eval {run} --split train", 2, "Invalid value for '--split'"),
-    ("eval-samples-negative", "eval {run} --samples -1", 2, "samples must be >= 0"),
+    ("eval-samples-negative", "eval {run} --samples -1", 2, "--samples must be an integer >= 0"),
     ("eval-all-damaged", "eval {damaged}", 1, "all 2 checkpoints are damaged"),
     ("eval-config-cut", "eval {badjson}", 2, "not valid JSON at line"),
     ("eval-model-cut", "eval {badmodel}", 1, "model.keras: damaged"),
@@ -323,6 +323,8 @@ CASES = [
     ("sample-saved-damaged", "sample {badsaved}", 1, "damaged"),
     ("sample-run-all-damaged", "sample {damaged}", 1, "all 2 checkpoints are damaged"),
     # the other commands
+    ("sample-seed-too-large", "sample {run} --seed 99999999999999999999", 2, "4294967295"),
+    ("train-seed-negative", "train toy --seed -1", 2, "--seed must lie in [0, 4294967295]"),
     ("gradcheck-cell-unknown", "gradcheck --cell transformer", 2, "unknown cell"),
     ("gradcheck-seq-lens-words", "gradcheck --seq-lens a,b", 2, "seq-lens"),
     ("gradcheck-run-missing", "gradcheck --run {tmp}/missing", 2, "not a run folder"),
@@ -332,6 +334,10 @@ CASES = [
     ("bench-sections-unknown", "bench --sections speed", 2, "unknown section speed"),
     ("experiment-unknown", "experiment sorting", 2, "sorting"),
     ("experiment-needs-data", "experiment optimizers --quick --out {tmp}/e", 2, "--data"),
+    ("experiment-out-a-file", "experiment adder --quick --out {file}", 2, "--out takes a folder"),
+    ("experiment-data-unread", "experiment adder --out {tmp}/e --data {text}", 2, "reads no text"),
+    ("experiment-runs-none", "experiment adder --quick --out {tmp}/e --runs x", 2, "run keys: "),
+    ("experiment-runs-no-runs", "experiment gradcheck --out {tmp}/e --runs x", 2, "trains no"),
     ("data-fetch-unknown", "data fetch nosuch", 2, "unknown corpus 'nosuch'"),
     ("tasks-unknown", "tasks sorting", 2, "unknown task 'sorting'"),
 ]
@@ -355,9 +361,10 @@ def test_bad_input_is_one_line_an_exit_code_and_nothing_changed(
     finally:
         for folder in places.made_read_only:
             writable_again(folder)
-    err = capsys.readouterr().err.strip()
+    said = capsys.readouterr().err
+    err = said.strip()
     assert "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
+    assert len(err.splitlines()) == 1 and said == err + "\n", repr(said)
     assert err.startswith("seqrnn: error: ") and words in err, err
     assert snapshot(places.tmp, base) == before
     assert not (tmp_path / "runs").exists() and not (tmp_path / "saved_models").exists()

@@ -89,14 +89,17 @@ def test_ctrl_c_saves_a_checkpoint_and_exits_cleanly(tmp_path):
     assert reader.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == step
 
 
-def test_multiworker_without_tf_config_is_one_line(tmp_path, capsys, monkeypatch):
+def test_multiworker_without_tf_config_is_one_line_and_leaves_no_folder(
+    tmp_path, capsys, monkeypatch
+):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     code = main(
         ["train", "palindrome", *TINY, "--strategy", "multiworker", "--out", str(tmp_path / "r")]
     )
-    assert code == 1
+    assert code == 2
     lines = capsys.readouterr().err.strip().splitlines()
-    assert len(lines) == 1 and "TF_CONFIG" in lines[0]
+    assert len(lines) == 1 and "TF_CONFIG" in lines[0] and "--strategy" in lines[0]
+    assert not (tmp_path / "r").exists()
 
 
 def test_a_finished_run_is_exported_to_saved_models(tmp_path, capsys, monkeypatch):

@@ -104,3 +104,26 @@ def test_samples_are_written_and_a_resume_draws_no_sample_twice(tmp_path):
     run.truncate_samples(4)  # what a resume from the checkpoint at step 4 does first
     kept = run.samples.read_text(encoding="utf-8")
     assert kept == text[: text.index("=== step 6")]
+
+
+def test_a_resume_without_checkpoints_says_it_starts_from_step_0(tmp_path):
+    """A run stopped before its first checkpoint: resuming trains it again from the start, and
+    says so rather than seeming to continue."""
+    import shutil
+
+    from seqrnn.errors import SeqrnnWarning
+    from seqrnn.settings import TrainConfig
+    from seqrnn.training import Trainer
+
+    train_in_process(tmp_path / "run", task="ndfa", steps=4, checkpoint_every=4)
+    shutil.rmtree(tmp_path / "run" / "checkpoints")
+    config = TrainConfig.load(tmp_path / "run" / "config.json")
+    run = RunFolder.open(tmp_path / "run", resume=True, force=False)
+    try:
+        with pytest.warns(SeqrnnWarning, match="holds no checkpoint, so the run starts again"):
+            summary = Trainer(config, run, resume=True).train()
+    finally:
+        run.unlock()
+    assert summary.step == 4
+    steps = [line.split(",")[0] for line in run.metrics.read_text().splitlines()[1:]]
+    assert steps == sorted(set(steps), key=int)  # its old rows were dropped, none twice
