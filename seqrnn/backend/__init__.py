@@ -58,6 +58,8 @@ class Recurrence:
     use_peepholes: bool = False  # Phased LSTM
     leak: float = 0.0  # Phased LSTM: the gate's slope while closed (0 at inference)
     recurrent_dropout: float = 0.0
+    #: input dropout with a mask per gate (the cell's `implementation=1`)
+    gate_masks: bool = False
     go_backwards: bool = False
     zero_output_for_mask: bool = False
     return_sequences: bool = True  # whether every step's output is used (cuDNN may skip them)
@@ -139,6 +141,8 @@ def fused_refusals(recurrence: Recurrence, activations: tuple[str, ...] = ("tanh
         reasons.append("unroll=True")
     if recurrence.recurrent_dropout > 0.0:
         reasons.append(f"recurrent_dropout={recurrence.recurrent_dropout}")
+    if recurrence.gate_masks:
+        reasons.append("dropout with a mask per gate (implementation=1)")
     if recurrence.activation not in activations:
         reasons.append(f"an activation other than {' or '.join(activations)}")
     if recurrence.cell != "vanilla" and recurrence.recurrent_activation != "sigmoid":

@@ -155,22 +155,50 @@ class RecurrentCell(keras.layers.Layer, DropoutRNNCell):
         uniform = initializers.RandomUniform(1.0, max(1.0, self.chrono_init - 1.0))
         return ops.log(uniform((self.units,), *args, **kwargs))
 
-    def _drop_inputs(self, inputs, training):
-        """Applies the sequence's input dropout mask (the same mask at every step)."""
-        if training and self.dropout > 0.0:
-            return inputs * self.get_dropout_mask(inputs)
-        return inputs
+    #: How the dropout masks are drawn (`implementation` of Keras' LSTM and GRU cells): 2, one
+    #: mask for all the gates; 1, a mask per gate (`num_gates` masks each).
+    implementation = 2
 
-    def _drop_state(self, h_tm1, training):
-        """Applies the sequence's recurrent dropout mask to the previous output."""
+    def _set_implementation(self, implementation: Any) -> None:
+        """Keras' rule: `implementation` is 1 or 2, and recurrent dropout makes it 1."""
+        if implementation not in (1, 2) or isinstance(implementation, bool):
+            raise ValueError(
+                f"Received an invalid value for argument implementation, expected 1 or 2, "
+                f"got {implementation!r}."
+            )
+        self.implementation = 1 if self.recurrent_dropout > 0.0 else int(implementation)
+        if self.implementation == 1:
+            self.dropout_mask_count = self.num_gates  # (read by Keras' mask helper)
+
+    def _input_mask(self, inputs, training):
+        """The sequence's input dropout mask (the same at every step): None, a tensor, or a list
+        of a mask per gate (`implementation` 1)."""
+        return self.get_dropout_mask(inputs) if training and self.dropout > 0.0 else None
+
+    def _state_mask(self, h_tm1, training):
+        """The sequence's recurrent dropout mask of the previous output, as `_input_mask`."""
         if training and self.recurrent_dropout > 0.0:
-            return h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
-        return h_tm1
+            return self.get_recurrent_dropout_mask(h_tm1)
+        return None
 
-    def _project(self, inputs, h_tm1, training):
-        """All gate pre-activations of one step: x W + h U + b, shape (batch, num_gates*units)."""
-        z = ops.matmul(self._drop_inputs(inputs, training), self.kernel)
-        z = z + ops.matmul(self._drop_state(h_tm1, training), self.recurrent_kernel)
+    @staticmethod
+    def _masked_product(x, kernel, mask):
+        """`x` (dropped by `mask`) times `kernel`; a list of masks drops `x` differently for each
+        of as many equal blocks of the kernel's columns, as Keras' implementation 1 does."""
+        if isinstance(mask, (list, tuple)):
+            blocks = ops.split(kernel, len(mask), axis=-1)
+            products = [ops.matmul(x * m, k) for m, k in zip(mask, blocks, strict=True)]
+            return ops.concatenate(products, axis=-1)
+        return ops.matmul(x if mask is None else x * mask, kernel)
+
+    def _project(self, inputs, h_tm1, training, input_mask=None):
+        """All gate pre-activations of one step: x W + h U + b, shape (batch, num_gates*units).
+        `input_mask`: the input dropout mask, when the caller drew it (else the cell's own)."""
+        if input_mask is None:
+            input_mask = self._input_mask(inputs, training)
+        z = self._masked_product(inputs, self.kernel, input_mask)
+        state_mask = self._state_mask(h_tm1, training)
+        z = z + self._masked_product(h_tm1, self.recurrent_kernel, state_mask)
         if self.use_bias:
             z = z + self.bias
         return z

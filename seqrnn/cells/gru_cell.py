@@ -33,6 +33,10 @@ class GRUCell(RecurrentCell):
         kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
         recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed:
             As in `keras.layers.GRUCell`.
+        implementation: How dropout draws its masks, as in `keras.layers.GRUCell`: 2 (default),
+            one input mask and one recurrent mask for all the gates; 1, 3 of each, a mask per
+            gate. A `recurrent_dropout` above 0 makes it 1, as in Keras. The products are the
+            same either way.
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -58,12 +62,14 @@ class GRUCell(RecurrentCell):
         recurrent_activation: Any = "sigmoid",
         reset_after: bool = True,
         chrono_init: int | None = None,
+        implementation: int = 2,
         **kwargs: Any,
     ) -> None:
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = get_activation("recurrent_activation", recurrent_activation)
         self.reset_after = bool(reset_after)
         self.chrono_init = check_chrono_init(chrono_init)
+        self._set_implementation(implementation)
 
     def _bias_shape(self) -> tuple[int, ...]:
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
@@ -92,16 +98,19 @@ class GRUCell(RecurrentCell):
                 input_bias, recurrent_bias = self.bias[0], self.bias[1]
             else:
                 input_bias = self.bias
-        x = ops.matmul(self._drop_inputs(inputs, training), self.kernel)  # (batch, 3u)
+        x = self._masked_product(inputs, self.kernel, self._input_mask(inputs, training))
         if input_bias is not None:
-            x = x + input_bias
-        h_dropped = self._drop_state(h_tm1, training)
+            x = x + input_bias  # (batch, 3u)
+        mask = self._state_mask(h_tm1, training)  # None, one mask, or one per gate (z, r, h)
+        per_gate = isinstance(mask, (list, tuple))
         if self.reset_after:
-            inner = ops.matmul(h_dropped, self.recurrent_kernel)  # (batch, 3u)
+            inner = self._masked_product(h_tm1, self.recurrent_kernel, mask)  # (batch, 3u)
             if recurrent_bias is not None:
                 inner = inner + recurrent_bias
         else:
-            inner = ops.matmul(h_dropped, self.recurrent_kernel[:, : 2 * u])  # (batch, 2u)
+            zr_mask = mask[:2] if per_gate else mask
+            inner = self._masked_product(h_tm1, self.recurrent_kernel[:, : 2 * u], zr_mask)
+        h_mask = mask[2] if per_gate else mask
         x_z, x_r, x_h = ops.split(x, 3, axis=-1)
         if self.reset_after:
             inner_z, inner_r, inner_h = ops.split(inner, 3, axis=-1)
@@ -112,6 +121,7 @@ class GRUCell(RecurrentCell):
         if self.reset_after:
             recurrent_h = r * inner_h
         else:
+            h_dropped = h_tm1 if h_mask is None else h_tm1 * h_mask
             recurrent_h = ops.matmul(r * h_dropped, self.recurrent_kernel[:, 2 * u :])
         candidate = self.activation(x_h + recurrent_h)
         h = z * h_tm1 + (1.0 - z) * candidate
@@ -122,5 +132,6 @@ class GRUCell(RecurrentCell):
             "recurrent_activation": activations.serialize(self.recurrent_activation),
             "reset_after": self.reset_after,
             "chrono_init": self.chrono_init,
+            "implementation": self.implementation,
         }
         return {**super().get_config(), **config}

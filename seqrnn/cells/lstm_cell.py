@@ -34,6 +34,10 @@ class LSTMCell(RecurrentCell):
         kernel_regularizer, recurrent_regularizer, bias_regularizer, kernel_constraint,
         recurrent_constraint, bias_constraint, dropout, recurrent_dropout, seed:
             As in `keras.layers.LSTMCell`.
+        implementation: How dropout draws its masks, as in `keras.layers.LSTMCell`: 2 (default),
+            one input mask and one recurrent mask for all the gates; 1, 4 of each, a mask per
+            gate. A `recurrent_dropout` above 0 makes it 1, as in Keras. The products are the
+            same either way.
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -59,12 +63,14 @@ class LSTMCell(RecurrentCell):
         recurrent_activation: Any = "sigmoid",
         unit_forget_bias: bool = True,
         chrono_init: int | None = None,
+        implementation: int = 2,
         **kwargs: Any,
     ) -> None:
         super().__init__(units, activation=activation, **kwargs)
         self.recurrent_activation = get_activation("recurrent_activation", recurrent_activation)
         self.unit_forget_bias = bool(unit_forget_bias)
         self.chrono_init = check_chrono_init(chrono_init)
+        self._set_implementation(implementation)
         self.state_size = [self.units, self.units]
 
     def _bias_initializer(self):
@@ -112,5 +118,6 @@ class LSTMCell(RecurrentCell):
             "recurrent_activation": activations.serialize(self.recurrent_activation),
             "unit_forget_bias": self.unit_forget_bias,
             "chrono_init": self.chrono_init,
+            "implementation": self.implementation,
         }
         return {**super().get_config(), **config}

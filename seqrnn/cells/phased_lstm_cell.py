@@ -200,15 +200,16 @@ class PhasedLSTMCell(LSTMCell):
         o = self.recurrent_activation(z_o + self.output_peephole * c)
         return c, o
 
-    def _drop_inputs(self, inputs, training):
-        return inputs  # `call` drops the features with the mask of the whole step input
-
     def call(self, inputs, states, training=False):
         x, phi = inputs[:, : -self.units], inputs[:, -self.units :]  # features, phases
-        if training and self.dropout > 0.0:
-            x = x * self.get_dropout_mask(inputs)[:, : -self.units]
+        # The features' dropout masks are those of the whole step input, phases cut off.
+        mask = self._input_mask(inputs, training)
+        if isinstance(mask, (list, tuple)):
+            mask = [m[:, : -self.units] for m in mask]
+        elif mask is not None:
+            mask = mask[:, : -self.units]
         h_tm1, c_tm1 = states[0], states[1]  # (batch, units) each
-        c_new, o = self._gates(self._project(x, h_tm1, training), c_tm1)
+        c_new, o = self._gates(self._project(x, h_tm1, training, input_mask=mask), c_tm1)
         h_new = o * self.activation(c_new)
         k = self.gate(phi, training)  # (batch, units)
         c = k * c_new + (1.0 - k) * c_tm1

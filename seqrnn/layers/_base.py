@@ -176,7 +176,9 @@ class CellLayer(keras.layers.RNN):
             reset_after=getattr(cell, "reset_after", True),
             use_peepholes=getattr(cell, "use_peepholes", False),
             leak=getattr(cell, "leak", 0.0) if training else 0.0,
-            recurrent_dropout=cell.recurrent_dropout,
+            # (recurrent dropout acts only while training: inference takes the fast paths)
+            recurrent_dropout=cell.recurrent_dropout if training else 0.0,
+            gate_masks=bool(training) and cell.dropout > 0.0 and cell.implementation == 1,
             go_backwards=self.go_backwards,
             zero_output_for_mask=self.zero_output_for_mask,
             return_sequences=self.return_sequences,

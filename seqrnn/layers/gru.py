@@ -1,7 +1,5 @@
 """The GRU layer."""
 
-from typing import Any
-
 import keras
 
 from seqrnn.cells.gru_cell import GRUCell
@@ -24,7 +22,7 @@ class GRU(CellLayer):
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
             As in `keras.layers.RNN`.
         use_fused, use_cudnn, jit_compile, batch_slices: The paths it may take (`CellLayer`).
-        implementation: Accepted and kept, as Keras' GRU accepts it; it changes nothing.
+        implementation: As in `seqrnn.cells.GRUCell`: how dropout draws its masks.
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -44,10 +42,3 @@ class GRU(CellLayer):
 
     cell_class = GRUCell
     kernel_cell = "gru"
-
-    def __init__(self, units: int, implementation: int = 2, **kwargs: Any) -> None:
-        super().__init__(units, **kwargs)
-        self.implementation = implementation
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "implementation": self.implementation}

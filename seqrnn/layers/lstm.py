@@ -1,7 +1,5 @@
 """The LSTM layer."""
 
-from typing import Any
-
 import keras
 
 from seqrnn.cells.lstm_cell import LSTMCell
@@ -24,8 +22,7 @@ class LSTM(CellLayer):
         return_sequences, return_state, go_backwards, stateful, unroll, zero_output_for_mask:
             As in `keras.layers.RNN`.
         use_fused, use_cudnn, jit_compile, batch_slices: The paths it may take (`CellLayer`).
-        implementation: Accepted and kept, as Keras' LSTM accepts it; it changes nothing (the
-            kernels decide how the products are grouped).
+        implementation: As in `seqrnn.cells.LSTMCell`: how dropout draws its masks.
         **kwargs: Other keyword arguments of `keras.layers.Layer`.
 
     Call arguments:
@@ -45,10 +42,3 @@ class LSTM(CellLayer):
 
     cell_class = LSTMCell
     kernel_cell = "lstm"
-
-    def __init__(self, units: int, implementation: int = 2, **kwargs: Any) -> None:
-        super().__init__(units, **kwargs)
-        self.implementation = implementation
-
-    def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "implementation": self.implementation}

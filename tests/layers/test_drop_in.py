@@ -72,6 +72,49 @@ def test_implementation_and_use_cudnn_are_accepted_kept_and_change_nothing(
     keras_class(UNITS, implementation=1)  # what Keras accepts
 
 
+CELL_PAIRS = [
+    pytest.param(seqrnn.cells.LSTMCell, keras.layers.LSTMCell, {}, id="lstm"),
+    pytest.param(seqrnn.cells.GRUCell, keras.layers.GRUCell, {}, id="gru"),
+    pytest.param(
+        seqrnn.cells.GRUCell, keras.layers.GRUCell, {"reset_after": False}, id="gru-reset-before"
+    ),
+]
+
+
+@pytest.mark.parametrize(("ours_class", "keras_class", "kwargs"), CELL_PAIRS)
+def test_implementation_1_drops_each_gate_with_a_mask_of_its_own_as_keras_does(
+    ours_class, keras_class, kwargs, rng
+):
+    """Keras' implementation 1 (which recurrent dropout implies) draws a mask per gate for the
+    inputs and for the state; with the same masks and weights, the same step."""
+    rates = {"dropout": 0.3, "recurrent_dropout": 0.4, "seed": 1, **kwargs}
+    ours, theirs = ours_class(UNITS, **rates), keras_class(UNITS, **rates)
+    assert ours.implementation == theirs.implementation == 1  # (forced by recurrent_dropout)
+    x = rng.normal(size=(BATCH, FEATURES)).astype("float32")
+    count = len(ours.state_size) if isinstance(ours.state_size, list) else 1  # (h, c) or h
+    states = [rng.normal(size=(BATCH, UNITS)).astype("float32") for _ in range(count)]
+    ours.build((BATCH, FEATURES)), theirs.build((BATCH, FEATURES))
+    weights = [rng.normal(0.0, 0.5, w.shape).astype("float32") for w in ours.get_weights()]
+    ours.set_weights(weights)
+    theirs.set_weights(weights)
+    drawn = [to_numpy(m) for m in ours.get_recurrent_dropout_mask(keras.ops.ones((BATCH, UNITS)))]
+    assert len(drawn) == ours.num_gates and not np.array_equal(drawn[0], drawn[1])
+    gates = ours.num_gates
+    inputs_masks = [(rng.random((BATCH, FEATURES)) > 0.3) / 0.7 for _ in range(gates)]
+    state_masks = [(rng.random((BATCH, UNITS)) > 0.4) / 0.6 for _ in range(gates)]
+    for cell in (ours, theirs):
+        cell._dropout_mask = [keras.ops.convert_to_tensor(m, "float32") for m in inputs_masks]
+        cell._recurrent_dropout_mask = [
+            keras.ops.convert_to_tensor(m, "float32") for m in state_masks
+        ]
+    got, _ = ours(x, states, training=True)
+    want, _ = theirs(x, states, training=True)
+    np.testing.assert_allclose(to_numpy(got), to_numpy(want), rtol=1e-5, atol=1e-6)
+    single = ours_class(UNITS, dropout=0.3, **kwargs)  # implementation 2: one mask for all
+    assert single.implementation == 2 and single.get_config()["implementation"] == 2
+    assert ours_class.from_config(ours.get_config()).implementation == 1
+
+
 @pytest.mark.parametrize(("ours_class", "keras_class"), PAIRS)
 def test_integer_inputs_are_taken_as_keras_takes_them(ours_class, keras_class, rng):
     ours, theirs, _ = _pair(ours_class, keras_class, rng)

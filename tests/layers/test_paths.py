@@ -210,6 +210,8 @@ def test_the_default_path_and_its_message():
         (seqrnn.LSTM, {"recurrent_activation": "hard_sigmoid"}, "recurrent_activation"),
         (seqrnn.PhasedLSTM, {"use_peepholes": True}, "use_peepholes=True"),
         (seqrnn.LSTM, {"unroll": True}, "unroll=True"),
+        (seqrnn.LSTM, {"dropout": 0.3, "implementation": 1}, "a mask per gate"),
+        (seqrnn.GRU, {"dropout": 0.3, "implementation": 1}, "a mask per gate"),
     ],
 )
 def test_settings_the_kernels_lack_fall_back_with_one_warning(layer_class, kwargs, reason):
@@ -219,14 +221,32 @@ def test_settings_the_kernels_lack_fall_back_with_one_warning(layer_class, kwarg
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         layer = layer_class(6, **kwargs)
-        layer(_inputs(layer_class, x))
-        layer(_inputs(layer_class, x))
+        layer(_inputs(layer_class, x), training=True)  # (dropout acts only while training)
+        layer(_inputs(layer_class, x), training=True)
     told = [str(w.message) for w in caught if "runs the per-step cell" in str(w.message)]
     assert layer.path == "per-step"
     assert len(told) == 1  # once per layer, not once per call
     assert reason in told[0] and layer.name in told[0]
     with pytest.raises(ValueError, match="use_fused=True"):
-        layer_class(6, use_fused=True, **kwargs)(_inputs(layer_class, x))
+        layer_class(6, use_fused=True, **kwargs)(_inputs(layer_class, x), training=True)
+
+
+@pytest.mark.parametrize("layer_class", [seqrnn.LSTM, seqrnn.GRU])
+def test_recurrent_dropout_runs_the_per_step_cell_only_while_training(layer_class):
+    """Recurrent dropout changes nothing at inference, so a model trained with it predicts on
+    the fast path; the two paths agree there."""
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)).astype("float32")
+    layer = layer_class(6, recurrent_dropout=0.2, return_sequences=True)
+    fast = to_numpy(layer(x))
+    assert layer.path == DEFAULT[layer_class.__name__.lower()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        layer(x, training=True)
+    assert layer.path == "per-step"
+    plain = layer_class(6, use_fused=False, return_sequences=True)
+    plain(x)
+    plain.set_weights(layer.get_weights())
+    np.testing.assert_allclose(fast, to_numpy(plain(x)), atol=1e-5)
 
 
 def test_use_fused_false_is_silent_and_every_path_setting_is_kept_in_the_config():
