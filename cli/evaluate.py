@@ -43,14 +43,13 @@ def evaluate(
 
     loaded = load_run(run)  # the run's export_weights: its best checkpoint, if it has one
     measured = {loaded.weights: _measure(loaded, split, samples, seed)}
-    if loaded.weights == "best":
-        last = load_run(run, "last")
-        if last.step != loaded.step:
-            measured["last"] = _measure(last, split, samples, seed)
+    other = load_run(run, "last" if loaded.weights == "best" else "best")
+    if other.weights != loaded.weights and other.step != loaded.step:
+        measured[other.weights] = _measure(other, split, samples, seed)
     result = {"run": str(run), "split": split, "weights": loaded.weights}
     result.update(measured[loaded.weights])
-    if "last" in measured and loaded.weights != "last":
-        result["last"] = measured["last"]
+    if other.weights in measured and other.weights != loaded.weights:
+        result[other.weights] = measured[other.weights]
     if as_json:
         typer.echo(json.dumps(result))
         return

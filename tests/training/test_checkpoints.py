@@ -43,6 +43,19 @@ def lowest_validation(run) -> tuple[int, float]:
     return min(rows, key=lambda row: row[1])
 
 
+def test_eval_of_a_run_that_exports_its_last_weights_shows_its_best_beside_them(tmp_path, capsys):
+    run = tmp_path / "run"
+    train(run, export_weights="last")
+    step, _ = lowest_validation(run)
+    assert step < 40
+    assert main(["eval", str(run), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["weights"], result["step"], result["best"]["step"]) == ("last", 40, step)
+    assert main(["eval", str(run)]) == 0
+    table = capsys.readouterr().out
+    assert "last (step 40)" in table and f"best (step {step})" in table
+
+
 def test_the_best_checkpoint_is_the_lowest_validation_and_every_command_uses_it(
     tmp_path, monkeypatch, capsys
 ):
