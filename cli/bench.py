@@ -67,9 +67,10 @@ def bench(
         Allocator,
         typer.Option(
             help="keep: the measuring processes keep freed memory for reuse (TensorFlow's BFC "
-            "allocator; glibc's MALLOC_ARENA_MAX=1 MALLOC_MMAP_THRESHOLD_=4294967296 "
-            "MALLOC_TRIM_THRESHOLD_=8589934592), so no step faults its buffers' pages in again; "
-            "default: each process as it starts without settings."
+            "allocator; glibc's MALLOC_MMAP_THRESHOLD_=4294967296 "
+            "MALLOC_TRIM_THRESHOLD_=8589934592, and MALLOC_ARENA_MAX=1 for JAX's process), so no "
+            "step faults its buffers' pages in again; default: each process as it starts "
+            "without settings."
         ),
     ] = Allocator.keep,
     json_path: Annotated[

@@ -48,8 +48,7 @@ def evaluate(
         measured[other.weights] = _measure(other, split, samples, seed)
     result = {"run": str(run), "split": split, "weights": loaded.weights}
     result.update(measured[loaded.weights])
-    if other.weights in measured and other.weights != loaded.weights:
-        result[other.weights] = measured[other.weights]
+    result.update({name: values for name, values in measured.items() if name != loaded.weights})
     if as_json:
         typer.echo(json.dumps(result))
         return
