@@ -6,9 +6,9 @@ with them load with `keras.models.load_model` and no `custom_objects`.
 
 from importlib.metadata import PackageNotFoundError, version
 
-from seqrnn.cells import GRUCell, LSTMCell, PhasedLSTMCell, VanillaRNNCell
+from seqrnn.cells import GRUCell, LSTMCell, PhasedLSTMCell, SimpleRNNCell, VanillaRNNCell
 from seqrnn.errors import SeqrnnError, UsageError
-from seqrnn.layers import GRU, LSTM, PhasedLSTM, VanillaRNN
+from seqrnn.layers import GRU, LSTM, PhasedLSTM, SimpleRNN, VanillaRNN
 
 try:
     __version__ = version("seqrnn")
@@ -23,6 +23,8 @@ __all__ = [
     "PhasedLSTM",
     "PhasedLSTMCell",
     "SeqrnnError",
+    "SimpleRNN",
+    "SimpleRNNCell",
     "UsageError",
     "VanillaRNN",
     "VanillaRNNCell",

@@ -3,6 +3,6 @@
 from seqrnn.cells.gru_cell import GRUCell
 from seqrnn.cells.lstm_cell import LSTMCell
 from seqrnn.cells.phased_lstm_cell import PhasedLSTMCell
-from seqrnn.cells.vanilla_rnn_cell import VanillaRNNCell
+from seqrnn.cells.vanilla_rnn_cell import SimpleRNNCell, VanillaRNNCell
 
-__all__ = ["GRUCell", "LSTMCell", "PhasedLSTMCell", "VanillaRNNCell"]
+__all__ = ["GRUCell", "LSTMCell", "PhasedLSTMCell", "SimpleRNNCell", "VanillaRNNCell"]

@@ -46,3 +46,9 @@ class VanillaRNNCell(RecurrentCell):
         h_tm1 = states[0] if tree.is_nested(states) else states  # (batch, units)
         h = self.activation(self._project(inputs, h_tm1, training))  # (batch, units)
         return h, [h] if tree.is_nested(states) else h
+
+
+@keras.saving.register_keras_serializable(package="seqrnn")
+class SimpleRNNCell(VanillaRNNCell):
+    """`VanillaRNNCell` under Keras' name (`keras.layers.SimpleRNNCell`), as `seqrnn.SimpleRNN`
+    is `VanillaRNN`'s."""

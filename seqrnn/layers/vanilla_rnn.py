@@ -41,3 +41,19 @@ class VanillaRNN(CellLayer):
 
     cell_class = VanillaRNNCell
     kernel_cell = "vanilla"
+
+
+@keras.saving.register_keras_serializable(package="seqrnn")
+class SimpleRNN(VanillaRNN):
+    """`VanillaRNN` under Keras' name, for weights files saved with `keras.layers.SimpleRNN`.
+
+    Keras' `.weights.h5` files keep each layer's variables under the snake-cased name of its
+    class ("simple_rnn"), not under the layer's own name, so a weights file of a model built with
+    `keras.layers.SimpleRNN` loads into the same model built with `seqrnn.SimpleRNN`, and the
+    other way round; a `VanillaRNN`'s variables are under "vanilla_rnn". `get_weights` and
+    `set_weights` carry them between all three.
+
+    Example:
+
+    >>> y = SimpleRNN(100, return_sequences=True)(keras.ops.ones((2, 25, 65)))  # (2, 25, 100)
+    """

@@ -115,6 +115,50 @@ def test_implementation_1_drops_each_gate_with_a_mask_of_its_own_as_keras_does(
     assert ours_class.from_config(ours.get_config()).implementation == 1
 
 
+@pytest.mark.parametrize(
+    ("ours_class", "keras_class"),
+    [
+        pytest.param(seqrnn.SimpleRNN, keras.layers.SimpleRNN, id="simple_rnn"),
+        *PAIRS[1:],
+    ],
+)
+def test_weights_files_of_keras_layers_load_into_seqrnn_layers_and_back(
+    ours_class, keras_class, rng, tmp_path
+):
+    """A `.weights.h5` of a model with Keras' layer loads into the model with seqrnn's layer of
+    the same class name (Keras addresses a layer's variables by it), and the other way round."""
+
+    def model(layer_class):
+        inputs = keras.Input((STEPS, FEATURES))
+        h = layer_class(UNITS, return_sequences=True)(inputs)
+        return keras.Model(inputs, keras.layers.Dense(2)(h))
+
+    theirs, ours = model(keras_class), model(ours_class)
+    theirs.set_weights([rng.normal(0.0, 0.5, w.shape) for w in theirs.get_weights()])
+    x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+    expected = to_numpy(theirs(x))
+    theirs.save_weights(tmp_path / "keras.weights.h5")
+    ours.load_weights(tmp_path / "keras.weights.h5")
+    np.testing.assert_allclose(to_numpy(ours(x)), expected, rtol=1e-5, atol=1e-6)
+    again = model(keras_class)
+    ours.save_weights(tmp_path / "seqrnn.weights.h5")
+    again.load_weights(tmp_path / "seqrnn.weights.h5")
+    np.testing.assert_allclose(to_numpy(again(x)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_simple_rnn_is_the_vanilla_rnn_under_keras_name_and_loads_as_itself(rng, tmp_path):
+    layer = seqrnn.SimpleRNN(UNITS, return_sequences=True)
+    assert isinstance(layer, seqrnn.VanillaRNN)
+    assert isinstance(seqrnn.SimpleRNNCell(UNITS), seqrnn.VanillaRNNCell)
+    inputs = keras.Input((STEPS, FEATURES))
+    model = keras.Model(inputs, layer(inputs))
+    model.save(tmp_path / "simple.keras")
+    loaded = keras.models.load_model(tmp_path / "simple.keras")
+    assert type(loaded.layers[-1]) is seqrnn.SimpleRNN
+    x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+    np.testing.assert_allclose(to_numpy(loaded(x)), to_numpy(model(x)), rtol=1e-6)
+
+
 @pytest.mark.parametrize(("ours_class", "keras_class"), PAIRS)
 def test_integer_inputs_are_taken_as_keras_takes_them(ours_class, keras_class, rng):
     ours, theirs, _ = _pair(ours_class, keras_class, rng)
