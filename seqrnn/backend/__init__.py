@@ -67,7 +67,8 @@ class Recurrence:
     training: bool = False
     #: TensorFlow: compile the loops with XLA ("auto": traced, static shapes, large enough)
     jit_compile: bool | str = "auto"
-    #: TensorFlow on a CPU, compiled loops: slices of the batch run side by side
+    #: TensorFlow on a CPU, compiled loops: slices of the batch run side by side; JAX: chains of
+    #: the batch in one scan
     batch_slices: int | str = "auto"
     #: False: no cuDNN (PyTorch: its native kernel runs without cuDNN)
     use_cudnn: bool | str = "auto"

@@ -78,7 +78,9 @@ class CellLayer(keras.layers.RNN):
             function around the layer decides (`jax.jit`, `model.fit`); PyTorch ignores it.
         batch_slices: TensorFlow, compiled loops on a CPU: `"auto"` (default) runs one slice of
             the batch per core (each of at least 8 samples) as independent recurrences side by
-            side; an integer runs that many (1: the whole batch in one).
+            side; an integer runs that many (1: the whole batch in one). JAX: the scans advance
+            that many chains of the batch (the largest divisor of the batch not above it) one
+            after another in each step; `"auto"` is one per core for the GRU on a CPU, else 1.
 
     Every argument of the cell is accepted by the layer, kept in its config and readable as a
     property (`layer.units`, `layer.dropout`, ...); the remaining arguments are
@@ -158,8 +160,8 @@ class CellLayer(keras.layers.RNN):
 
     @property
     def slices(self) -> int:
-        """How many slices of the batch the last call ran as independent recurrences, side by side
-        (1 for the whole batch in one)."""
+        """How many slices (TensorFlow) or chains (JAX) of the batch the last call ran as
+        independent recurrences (1 for the whole batch in one)."""
         return getattr(self, "_slices", 1)
 
     def _recurrence(self, training: bool) -> Recurrence:

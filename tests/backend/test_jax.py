@@ -63,7 +63,8 @@ def _reference(cell, relu=False):
     ]
     + [("vanilla", True, True, True)],
 )
-def test_the_fused_kernels_gradients_equal_autodiff_in_float64(cell, biased, gated, relu):
+@pytest.mark.parametrize("parts", [1, BATCH], ids=["one-chain", "a-chain-a-sample"])
+def test_the_fused_kernels_gradients_equal_autodiff_in_float64(cell, biased, gated, relu, parts):
     import jax
     import jax.numpy as jnp
 
@@ -89,11 +90,11 @@ def test_the_fused_kernels_gradients_equal_autodiff_in_float64(cell, biased, gat
     upstream = [jnp.asarray(rng.normal(size=(STEPS, BATCH, UNITS)))]
     upstream += [jnp.asarray(rng.normal(size=(BATCH, UNITS))) for _ in states]
     if cell == "lstm":
-        fused = kernels._lstm(biased, gated)
+        fused = kernels._lstm(biased, gated, parts)
     elif cell == "gru":
-        fused = kernels._gru(biased, gated)
+        fused = kernels._gru(biased, gated, parts)
     else:
-        fused = kernels._vanilla(biased, gated, relu)
+        fused = kernels._vanilla(biased, gated, relu, parts)
 
     def loss(function, zx, states, u, b, k):
         outputs = function(zx, *states, u, b, k)
@@ -115,6 +116,26 @@ def test_the_fused_kernels_gradients_equal_autodiff_in_float64(cell, biased, gat
     for a, e in zip(leaves, references, strict=True):
         assert a.dtype == jnp.float64
         np.testing.assert_allclose(np.asarray(a), np.asarray(e), rtol=1e-9, atol=1e-11)
+
+
+@pytest.mark.parametrize(
+    ("batch", "setting", "cell", "cores", "expected"),
+    [
+        (64, "auto", "gru", 2, 2),  # one chain per core
+        (64, "auto", "gru", 16, 8),  # each of at least 8 samples
+        (12, "auto", "gru", 2, 1),
+        (64, "auto", "lstm", 2, 1),  # only the GRU is faster in chains
+        (64, "auto", "vanilla", 2, 1),
+        (30, 4, "lstm", 2, 3),  # the largest divisor of the batch not above the setting
+        (7, 4, "gru", 2, 1),
+        (3, 8, "vanilla", 2, 3),
+        (64, 1, "gru", 2, 1),
+    ],
+)
+def test_the_chains_of_a_batch(batch, setting, cell, cores, expected):
+    from seqrnn.backend import jax as kernels
+
+    assert kernels.chains(batch, setting, cell, cores) == expected
 
 
 def test_the_phase_kernel_equals_floor_mod_and_its_gradients_in_float64():

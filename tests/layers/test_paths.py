@@ -40,10 +40,14 @@ DEFAULT = {
 #: checked on the plain case).
 MODES = {
     "tensorflow": ["eager", "xla", "xla-sliced"],
-    "jax": ["eager", "jit"],
+    "jax": ["eager", "jit", "jit-chains"],
 }.get(BACKEND, ["eager"])
-SPARSE_MODES = {"xla-sliced": ("plain", "masked-backwards", "input-dropout"), "eager": ("plain",)}
-SPARSE_BACKENDS = {("tensorflow", "xla-sliced"), ("jax", "eager")}
+SPARSE = ("plain", "masked-backwards", "input-dropout")
+SPARSE_MODES = {"xla-sliced": SPARSE, "jit-chains": SPARSE, "eager": ("plain",)}
+SPARSE_BACKENDS = {("tensorflow", "xla-sliced"), ("jax", "eager"), ("jax", "jit-chains")}
+#: The batch slices (TensorFlow) or chains (JAX) each mode asks for: of 4 samples, TensorFlow's 3
+#: slices hold 2, 1 and 1, JAX's 2 chains 2 each.
+SLICES = {"xla-sliced": 3, "jit-chains": 2}
 
 #: The per-step cells are the reference. Keras 3.15 computes tanh in float32 on JAX and PyTorch
 #: even for float64 inputs (`keras.backend.result_type("float64", float)` is float32 there), so
@@ -72,7 +76,8 @@ def _layer(layer_class, use_fused, mode, **kwargs):
         kwargs.setdefault("use_cudnn", False)
     if BACKEND == "tensorflow" and use_fused is not False:
         kwargs["jit_compile"] = mode != "eager"  # these shapes are below the "auto" threshold
-        kwargs["batch_slices"] = 3 if mode == "xla-sliced" else 1  # 4 samples: slices 2, 1, 1
+    if use_fused is not False:
+        kwargs["batch_slices"] = SLICES.get(mode, 1)
     layer = layer_class(
         UNITS,
         return_sequences=True,
@@ -147,7 +152,8 @@ def test_the_fast_path_equals_the_per_step_cell(layer_class, layer_id, mode, cas
     assert per_step.path == "per-step"
     if BACKEND == "tensorflow":
         assert fast.xla == (mode != "eager")
-        assert fast.slices == (3 if mode == "xla-sliced" else 1)
+    if BACKEND in ("tensorflow", "jax"):
+        assert fast.slices == SLICES.get(mode, 1)
     _assert_close(got, expected)
     assert all(np.abs(g).max() > 0 for g in got[1 + width :])  # every gradient is exercised
 
