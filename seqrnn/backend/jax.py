@@ -21,7 +21,6 @@ None) and `k` `(steps, batch, units)` or None: the fraction of each unit that up
 from __future__ import annotations
 
 import functools
-import os
 
 import jax
 import jax.numpy as jnp
@@ -35,9 +34,11 @@ from seqrnn.backend import (
     Run,
     Unavailable,
     Weights,
+    cpu_cores,
     fused_refusals,
     keras_cudnn,
     refuse,
+    slices_wanted,
 )
 
 
@@ -59,15 +60,11 @@ def _zeros_or_none(like):
     return None if like is None else jnp.zeros(like.shape[-1:], like.dtype)
 
 
-#: Under batch_slices="auto" on a CPU, the fewest samples in a chain (as TensorFlow's slices).
-MIN_CHAIN = 8
-
-
 def chains(batch: int, setting: int | str, cell: str, num_cores: int) -> int:
     """How many chains of the batch the scans of `cell` run (see `_scan`): a divisor of `batch`.
 
     `setting` is the layer's `batch_slices`: "auto" gives the GRU one chain per core (each of at
-    least MIN_CHAIN samples) on a CPU and every other case one chain; a number asks for at most
+    least MIN_SLICE samples) on a CPU and every other case one chain; a number asks for at most
     that many, and the largest divisor of the batch not above it runs. Alternating `train_on_batch`
     runs at `seqrnn bench`'s shape on a 2-core AMD EPYC: the GRU's step took 103-120 ms in one
     chain, 97-100 in two and 94-97 in four; the LSTM's 130-133 in one and 126-143 in two (its
@@ -75,13 +72,10 @@ def chains(batch: int, setting: int | str, cell: str, num_cores: int) -> int:
     cores), the vanilla RNN's 50-54 against 51-57 (its step in two chains is 7 thunks, and XLA's
     CPU executor runs a loop body of at most 8 one after another).
     """
-    if setting == "auto":
-        if cell != "gru" or gpu_available():
-            return 1
-        wanted = min(num_cores, batch // MIN_CHAIN)
-    else:
-        wanted = min(int(setting), batch)
-    return max(d for d in range(1, max(wanted, 1) + 1) if batch % d == 0)
+    if setting == "auto" and (cell != "gru" or gpu_available()):
+        return 1
+    wanted = slices_wanted(batch, setting, num_cores)
+    return max(d for d in range(1, wanted + 1) if batch % d == 0)
 
 
 def _chain(x_t, p):
@@ -351,7 +345,7 @@ def fused(recurrence: Recurrence, sequences, initial_state, mask, weights: Weigh
     u = jnp.asarray(weights.recurrent_kernel).astype(dtype)
     bias = None if weights.bias is None else jnp.asarray(weights.bias).astype(dtype)
     biased, gated = bias is not None, k is not None
-    parts = chains(xs.shape[1], recurrence.batch_slices, recurrence.cell, _cores())
+    parts = chains(xs.shape[1], recurrence.batch_slices, recurrence.cell, cpu_cores())
     states = [jnp.asarray(s).astype(dtype) for s in initial_state]
     if recurrence.cell in ("lstm", "phased_lstm"):
         hs, h, c = _lstm(biased, gated, parts)(zx, *states, u, bias, k)
@@ -375,11 +369,6 @@ def fused(recurrence: Recurrence, sequences, initial_state, mask, weights: Weigh
 
 def gpu_available() -> bool:
     return jax.default_backend() == "gpu"
-
-
-def _cores() -> int:
-    """The CPU cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def cudnn(recurrence: Recurrence, sequences, initial_state, mask, weights: Weights) -> Run:

@@ -34,6 +34,7 @@ from seqrnn._keras_private import backend_gru, backend_lstm
 from seqrnn.backend import (
     CUDNN,
     FUSED,
+    MIN_SLICE,
     Recurrence,
     Run,
     Unavailable,
@@ -44,7 +45,6 @@ from seqrnn.backend import (
 )
 from seqrnn.backend.tensorflow.loops import (
     MIN_COMPILED_SIZE,
-    MIN_SLICE,
     batch_slices,
     compilable,
     cores,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from seqrnn.backend import cpu_cores, slices_wanted
+
 
 def _loop(step, num_steps, carry, num_outputs, reverse=False, compiled=False):
     """Runs `carry, outputs = step(t, carry)` over the steps; returns (carry, stacked outputs).
@@ -55,19 +57,11 @@ def compilable(shape, units: int, jit_compile: bool | str) -> bool:
     return jit_compile is True or shape[0] * shape[1] * units >= MIN_COMPILED_SIZE
 
 
-#: Under batch_slices="auto", the fewest samples in a slice: at batch 16, two slices of 8 still
-#: took the bench's vanilla step from 13.5-13.9 to 11.3-11.8 ms and the GRU's from 29.5-30.0 to
-#: 28.3 ms here.
-MIN_SLICE = 8
-
-
 def cores() -> int:
     """The CPU cores TensorFlow's executor runs ops on (its inter-op threads when they are set)."""
-    import os
-
-    count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    count = cpu_cores()
     threads = tf.config.threading.get_inter_op_parallelism_threads()
-    return min(count or 1, threads) if threads > 0 else count or 1
+    return min(count, threads) if threads > 0 else count
 
 
 def batch_slices(batch: int, setting: int | str, num_cores: int) -> list[int]:
@@ -85,8 +79,7 @@ def batch_slices(batch: int, setting: int | str, num_cores: int) -> list[int]:
     cores were slower than two (vanilla 47.3 ms). Each slice compiles its own loops: the bench
     step's first call took about 0.4 s longer. Sizes differ by at most one; none is empty.
     """
-    wanted = min(num_cores, batch // MIN_SLICE) if setting == "auto" else min(int(setting), batch)
-    count = max(wanted, 1)
+    count = slices_wanted(batch, setting, num_cores)
     size, extra = divmod(batch, count)
     return [size + 1] * extra + [size] * (count - extra)
 
