@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import seqrnn
-from tests.conftest import run_python, to_numpy
+from tests.conftest import BACKEND, loss_and_grads, run_python, to_numpy
 
 BATCH, STEPS, FEATURES, UNITS = 3, 8, 5, 4
 
@@ -118,6 +118,18 @@ class TestEveryLayer:
         losses = history.history["loss"]
         assert np.isfinite(losses).all()
         assert losses[-1] < 0.5 * losses[0]
+
+    @pytest.mark.parametrize("use_fused", ["auto", False])
+    def test_an_empty_batch(self, layer_class, kwargs, num_params, use_fused, rng):
+        # What a replica of tf.distribute gets when a batch has fewer samples than replicas.
+        layer = layer_class(UNITS, return_sequences=True, use_fused=use_fused, **kwargs)
+        layer(inputs_for(layer_class, rng))
+        empty = inputs_for(layer_class, rng, batch=0)
+        outputs, grads = loss_and_grads(layer, empty, np.zeros((0, STEPS, UNITS)))
+        assert outputs.shape == (0, STEPS, UNITS)
+        weights = layer.trainable_weights
+        assert [g.shape for g in grads[-len(weights) :]] == [tuple(w.shape) for w in weights]
+        assert all(not np.any(g) for g in grads[-len(weights) :])
 
 
 @pytest.mark.parametrize(
@@ -228,3 +240,30 @@ def test_export_to_saved_model(make_model, tmp_path, rng):
     loaded = tf.saved_model.load(str(tmp_path / "saved"))
     got = loaded.serve(data).numpy()
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="tf.distribute")
+def test_mirrored_fit_with_a_last_batch_smaller_than_the_replicas(tmp_path):
+    # 5 samples in batches of 4 over 2 replicas: the last batch gives one replica no sample.
+    code = """
+import numpy as np, tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import keras, seqrnn
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+rng = np.random.default_rng(0)
+x, y = rng.normal(size=(5, 7, 3)).astype("float32"), rng.normal(size=(5, 4)).astype("float32")
+for layer in (seqrnn.VanillaRNN, seqrnn.LSTM, seqrnn.GRU):
+    with strategy.scope():
+        inputs = keras.Input((7, 3))
+        model = keras.Model(inputs, layer(4)(inputs))
+        model.compile("adam", "mse")
+    losses = model.fit(x, y, batch_size=4, epochs=2, verbose=0).history["loss"]
+    assert np.isfinite(losses).all(), losses
+    assert model.predict(x, batch_size=4, verbose=0).shape == (5, 4)
+print("fitted")
+"""
+    result = run_python(code, tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip() == "fitted"

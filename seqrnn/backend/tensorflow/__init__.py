@@ -124,7 +124,8 @@ def _fused_slice(recurrence, weights, sequences, initial_state, mask, dropout_ma
     shape = tf.shape(xs)
     kernel = tf.cast(weights.kernel, xs.dtype)
     zx = tf.matmul(tf.reshape(xs, (-1, shape[-1])), kernel)
-    zx = tf.reshape(zx, (shape[0], shape[1], -1))  # (steps, batch, gates * units)
+    # (steps, batch, gates * units), the last size spelled out: -1 reads 0 of an empty batch
+    zx = tf.reshape(zx, (shape[0], shape[1], tf.shape(kernel)[-1]))
     u = tf.cast(weights.recurrent_kernel, zx.dtype)
     bias = None if weights.bias is None else tf.cast(weights.bias, zx.dtype)
     if recurrence.cell in ("lstm", "phased_lstm"):
