@@ -56,3 +56,17 @@ def test_the_backend_kernels_are_the_ones_keras_lstm_and_gru_call_for_cudnn():
 
     assert lstm.backend.lstm is backend.lstm is backend_lstm
     assert gru.backend.gru is backend.gru is backend_gru
+
+
+def test_a_variable_without_autocast_keeps_its_dtype_in_a_mixed_precision_call():
+    from keras.src.backend.common.variables import AutocastScope
+
+    from seqrnn._keras_private import without_autocast
+
+    plain, kept = (keras.Variable(np.zeros(3), dtype="float32") for _ in range(2))
+    without_autocast(kept)
+    with AutocastScope("float16"):
+        assert keras.backend.standardize_dtype(plain.value.dtype) == "float16"
+        assert keras.backend.standardize_dtype(kept.value.dtype) == "float32"
+        kept.assign(np.ones(3, "float16"))
+    np.testing.assert_array_equal(to_numpy(kept.value), np.ones(3))

@@ -7,9 +7,10 @@ import warnings
 from typing import Any
 
 import keras
-from keras import activations, ops
+from keras import activations, ops, tree
 
 from seqrnn import backend
+from seqrnn._keras_private import without_autocast
 from seqrnn.backend import PER_STEP, Recurrence, Weights
 from seqrnn.cells._base import RecurrentCell
 
@@ -201,6 +202,14 @@ class CellLayer(keras.layers.RNN):
         r_on = cell.open_fraction() if hasattr(cell, "open_fraction") else None
         bias = cell.bias if cell.use_bias else None
         return Weights(cell.kernel, cell.recurrent_kernel, bias, dropout_mask, r_on)
+
+    def _create_state_variables(self, batch_size):
+        # Keras' `RNN.build` creates a stateful layer's states here. Read in float32 (`call`
+        # casts them to the compute dtype), so that assigning them works on every backend
+        # under mixed precision (`without_autocast`).
+        super()._create_state_variables(batch_size)
+        for state in tree.flatten(self.states):
+            without_autocast(state)
 
     def _record(self, path: str, compiled: bool, slices: int, refusals: list[str]) -> None:
         """Records the path; warns once per layer when a faster one refused these settings."""

@@ -160,3 +160,24 @@ def test_mixed_precision_against_keras_in_float32(ours_class, keras_class, kwarg
     for g_ours, g_theirs in zip(grads_ours, grads_theirs, strict=True):
         assert keras.backend.standardize_dtype(g_ours.dtype) == "float32"  # as the variables
         assert relative_error(g_ours, g_theirs) < MIXED[policy]
+
+
+@pytest.mark.parametrize("policy", sorted(MIXED))
+@pytest.mark.parametrize("ours_class, keras_class, kwargs", CASES)
+def test_mixed_precision_stateful_continuation(ours_class, keras_class, kwargs, policy):
+    # The second call continues from the states the first left, in the compute dtype: the
+    # same as one call on both halves. (On PyTorch, Keras 3.15's own layers keep their
+    # states at zero under mixed precision: assigning them inside the call does nothing.)
+    rng = np.random.default_rng(19)
+    first, second = (rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32") for _ in "ab")
+    layers = [
+        make_pair(ours_class, ours_class, kwargs, np.random.default_rng(19), dtype=policy, **extra)[
+            0
+        ]
+        for extra in ({"stateful": True, "return_sequences": True}, {"return_sequences": True})
+    ]
+    stateful, whole = layers
+    halves = np.concatenate([to_numpy(stateful(first)), to_numpy(stateful(second))], axis=1)
+    both = to_numpy(whole(np.concatenate([first, second], axis=1)))
+    np.testing.assert_allclose(halves.astype("float32"), both.astype("float32"), atol=1e-3)
+    assert {keras.backend.standardize_dtype(s.dtype) for s in stateful.states} == {"float32"}
