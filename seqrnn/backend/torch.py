@@ -67,6 +67,11 @@ def _reverse_prefixes(x, lengths):
     return torch.gather(x, 1, index[..., None].expand(-1, -1, x.shape[-1]))
 
 
+# Not traced by `torch.compile` (Keras' `jit_compile=True` on PyTorch), as TorchDynamo leaves
+# `torch.nn.LSTM`, `GRU` and `RNN` modules alone: it runs eagerly between the compiled graphs.
+# Traced, Inductor failed to lower the LSTM's CPU kernel ("expected Tensor() for op:
+# torch.ops.aten.mkldnn_rnn_layer.default", PyTorch 2.13).
+@torch.compiler.disable
 def _call(recurrence: Recurrence, x, states, parameters, lengths):
     """PyTorch's kernel over batch-first `x`: outputs `(batch, steps, units)` and final states."""
     has_biases = len(parameters) == 4

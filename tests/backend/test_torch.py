@@ -147,3 +147,30 @@ def test_a_stateful_layer_trains_on_the_native_path():
     outputs.sum().backward()
     grads = [v.value.grad for v in layer.trainable_weights]
     assert all(g is not None and torch.isfinite(g).all() and g.abs().max() > 0 for g in grads)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer_name", ["VanillaRNN", "LSTM", "GRU"])
+def test_model_fit_with_jit_compile_gives_the_losses_of_eager_fit(layer_name):
+    """Keras' `jit_compile=True` on PyTorch is `torch.compile`, which leaves the kernel call
+    alone (Inductor failed on the LSTM's CPU kernel when it traced it)."""
+    import keras
+
+    import seqrnn
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(8, STEPS, FEATURES)).astype("float32")
+    y = rng.normal(size=(8, 2)).astype("float32")
+    losses, paths = [], []
+    for jit_compile in (False, True):
+        keras.utils.set_random_seed(1)
+        inputs = keras.Input((STEPS, FEATURES))
+        layer = getattr(seqrnn, layer_name)(UNITS)
+        model = keras.Model(inputs, keras.layers.Dense(2)(layer(inputs)))
+        model.compile(keras.optimizers.SGD(0.1), "mse", jit_compile=jit_compile)
+        history = model.fit(x, y, batch_size=4, epochs=3, shuffle=False, verbose=0)
+        losses.append(history.history["loss"])
+        paths.append(layer.path)
+    assert paths[0] == paths[1] and paths[0] in ("native", "cudnn")
+    np.testing.assert_allclose(losses[1], losses[0], rtol=1e-5)
+    assert losses[0][-1] < losses[0][0]
