@@ -65,13 +65,16 @@ def chains(batch: int, setting: int | str, cell: str, num_cores: int) -> int:
 
     `setting` is the layer's `batch_slices`: "auto" gives the GRU one chain per core (each of at
     least MIN_SLICE samples) on a CPU and every other case one chain; a number asks for at most
-    that many, and the largest divisor of the batch not above it runs. Alternating `train_on_batch`
-    runs at `seqrnn bench`'s shape on a 2-core AMD EPYC: the GRU's step took 103-120 ms in one
-    chain, 97-100 in two and 94-97 in four; the LSTM's 130-133 in one and 126-143 in two (its
-    gradient alone 94-109 ms against 97-116, XLA already splits its wider product across the
-    cores), the vanilla RNN's 50-54 against 51-57 (its step in two chains is 7 thunks, and XLA's
-    CPU executor runs a loop body of at most 8 one after another).
+    that many, and the largest divisor of the batch not above it runs; a batch of unknown size
+    (symbolic, as `jax.export` traces it) runs in one chain. Alternating `train_on_batch` runs at
+    `seqrnn bench`'s shape on a 2-core AMD EPYC: the GRU's step took 103-120 ms in one chain,
+    97-100 in two and 94-97 in four; the LSTM's 130-133 in one and 126-143 in two (its gradient
+    alone 94-109 ms against 97-116, XLA already splits its wider product across the cores), the
+    vanilla RNN's 50-54 against 51-57 (its step in two chains is 7 thunks, and XLA's CPU executor
+    runs a loop body of at most 8 one after another).
     """
+    if not isinstance(batch, int):
+        return 1
     if setting == "auto" and (cell != "gru" or gpu_available()):
         return 1
     wanted = slices_wanted(batch, setting, num_cores)

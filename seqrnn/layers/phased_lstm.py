@@ -30,10 +30,20 @@ def _check_time_shape(x_shape: tuple, t_shape: tuple) -> None:
         a is None or b is None or a == b for a, b in zip(x_shape[:2], t_shape[:2], strict=False)
     )
     if not ok:
+        symbolic = any(
+            d is not None and not isinstance(d, int) for d in (*x_shape[:2], *t_shape[:2])
+        )
         raise ValueError(
             "Received an invalid value for argument timestamps of PhasedLSTM, expected a shape "
             f"(batch, steps) or (batch, steps, 1) matching x of shape {tuple(x_shape)}, got "
             f"shape {tuple(t_shape)}."
+            + (
+                " (Exporting from JAX names every unknown size apart: give x and the timestamps "
+                "the same fixed number of steps, keras.Input((steps, features)) and "
+                "keras.Input((steps,)).)"
+                if symbolic
+                else ""
+            )
         )
 
 

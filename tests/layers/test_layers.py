@@ -229,10 +229,18 @@ def test_keras_file_reloads_in_a_fresh_process(saved_and_reloaded, model_id):
     np.testing.assert_array_equal(reloaded[model_id], expected[model_id])
 
 
-@pytest.mark.tf_only
+@pytest.mark.skipif(
+    BACKEND == "torch",
+    reason="Keras exports SavedModels from TensorFlow and JAX (on PyTorch it exports its own "
+    "format, and failed for keras.layers.LSTM as well)",
+)
 @pytest.mark.parametrize("make_model", SAVED_MODELS)
-def test_export_to_saved_model(make_model, tmp_path, rng):
+def test_export_to_saved_model(make_model, tmp_path, rng, request):
+    # On JAX through jax2tf, with a symbolic batch size: the GRU's chains failed there.
     import tensorflow as tf
+
+    if BACKEND == "jax" and request.node.callspec.id == "PhasedLSTM":
+        pytest.skip("exported from JAX with fixed steps: test_phased_lstm_exports_from_jax")
 
     model, data = make_model(rng)
     expected = to_numpy(model(data))
@@ -267,3 +275,23 @@ print("fitted")
     result = run_python(code, tmp_path)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.strip() == "fitted"
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="jax.export's symbolic sizes")
+def test_phased_lstm_exports_from_jax_with_fixed_steps(tmp_path, rng):
+    import tensorflow as tf
+
+    layer = seqrnn.PhasedLSTM(UNITS, return_sequences=True, tau_range=[1.0, 5.0])
+    x, t = keras.Input((STEPS, FEATURES)), keras.Input((STEPS,))
+    model = keras.Model([x, t], layer([x, t]))
+    data = inputs_for(seqrnn.PhasedLSTM, rng)
+    model.export(str(tmp_path / "saved"), verbose=False)
+    loaded = tf.saved_model.load(str(tmp_path / "saved"))  # (kept: its variables live on it)
+    got = loaded.serve(data).numpy()
+    np.testing.assert_allclose(got, to_numpy(model(data)), rtol=0, atol=1e-6)
+    # With unknown steps JAX names the two inputs' sizes apart: a one-line hint, no crash deep in
+    # the loop.
+    x, t = symbolic_inputs(seqrnn.PhasedLSTM)
+    model = keras.Model([x, t], seqrnn.PhasedLSTM(UNITS)([x, t]))
+    with pytest.raises(ValueError, match="same fixed number of steps"):
+        model.export(str(tmp_path / "unknown"), verbose=False)
