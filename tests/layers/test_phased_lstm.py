@@ -20,6 +20,17 @@ def set_random_weights(layer, rng, tau, shift, r_on):
     return weights
 
 
+def far_from_zero(rng, t0, tau, shift, r_on, **layer_kwargs):
+    """A Phased LSTM with these tau, s and r_on and random weights, timestamps from `t0` on, and
+    the weights as float32 holds them (for the float64 reference)."""
+    phased = seqrnn.PhasedLSTM(UNITS, return_sequences=True, **layer_kwargs)
+    x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
+    t = t0 + np.cumsum(rng.uniform(0.1, 1.0, size=(BATCH, STEPS)), axis=1)
+    phased([x, t])
+    weights = set_random_weights(phased, rng, tau, shift, r_on)
+    return phased, x, t, [w.astype("float32").astype("float64") for w in weights]
+
+
 class TestAgainstReferences:
     def test_open_gate_equals_keras_lstm(self, rng):
         # tau = 10, s = 0, r_on = 0.2 and t = 1 + 10 n put every step at phi = 0.1 = r_on / 2,
@@ -75,13 +86,8 @@ class TestAgainstReferences:
         np.testing.assert_allclose(got, expected, atol=F64_TOL)
 
     def test_float64_timestamps_far_from_zero(self, rng):
-        phased = seqrnn.PhasedLSTM(UNITS, return_sequences=True)
-        x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
-        t = 1e8 + np.cumsum(rng.uniform(0.1, 1.0, size=(BATCH, STEPS)), axis=1)
-        phased([x, t])
         tau = np.array([1.5, 2.0, 3.0, 5.0, 7.0])
-        weights = set_random_weights(phased, rng, tau, 0.25 * tau, 0.6)
-        weights = [w.astype("float32").astype("float64") for w in weights]
+        phased, x, t, weights = far_from_zero(rng, 1e8, tau, 0.25 * tau, 0.6)
         expected = reference.phased_lstm(x.astype("float64"), t, weights)
         np.testing.assert_allclose(to_numpy(phased([x, t])), expected, atol=1e-5)
 
@@ -94,13 +100,8 @@ class TestAgainstReferences:
         # float16 (1.2002) is a fifth of a period off after 1000 time units. The rest computes
         # in the compute dtype, hence the tolerance (measured on the three backends: up to 6e-4 in
         # float16 and 7e-3 in bfloat16, where tau and s rounded gave 0.13 and 0.24).
-        phased = seqrnn.PhasedLSTM(UNITS, return_sequences=True, dtype=policy)
-        x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
-        t = 1000.0 + np.cumsum(rng.uniform(0.1, 1.0, size=(BATCH, STEPS)), axis=1)
-        phased([x, t])
         tau = np.array([1.2, 1.7, 3.1, 5.3, 7.9])
-        weights = set_random_weights(phased, rng, tau, 0.3 * tau, 0.6)
-        weights = [w.astype("float32").astype("float64") for w in weights]
+        phased, x, t, weights = far_from_zero(rng, 1000.0, tau, 0.3 * tau, 0.6, dtype=policy)
         expected = reference.phased_lstm(x.astype("float64"), t, weights)
         assert np.abs(expected).max() > 0.3  # the gates open: the outputs are not all near 0
         got = phased([x, t])
@@ -117,12 +118,8 @@ class TestAgainstReferences:
         grads = {}
         for dtype in ("float32", policy):
             rng = np.random.default_rng(5)
-            phased = seqrnn.PhasedLSTM(UNITS, return_sequences=True, dtype=dtype)
-            x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
-            t = 1000.0 + np.cumsum(rng.uniform(0.1, 1.0, size=(BATCH, STEPS)), axis=1)
-            phased([x, t])
             tau = np.array([1.2, 1.7, 3.1, 5.3, 7.9])
-            set_random_weights(phased, rng, tau, 0.3 * tau, 0.6)
+            phased, x, t, _ = far_from_zero(rng, 1000.0, tau, 0.3 * tau, 0.6, dtype=dtype)
             upstream = rng.normal(size=(BATCH, STEPS, UNITS))
             _, g = loss_and_grads(phased, [x, t], upstream, training=True)
             names = ["x", "t", *(w.name for w in phased.trainable_weights)]
