@@ -248,6 +248,28 @@ def choose_process_settings(environ: dict[str, str]) -> None:
         )
 
 
+# The commands that run on TensorFlow whatever Keras backend the environment names: training is a
+# GradientTape loop under tf.distribute, checkpoints are tf.train.Checkpoints, exports
+# SavedModels. (`bench` runs each backend in a process of its own; plot, tasks and data load no
+# model.)
+TENSORFLOW_COMMANDS = ("train", "eval", "sample", "export", "gradcheck", "experiment")
+
+
+def run_on_tensorflow(command: str, environ: dict[str, str]) -> str | None:
+    """Points Keras at TensorFlow for `command` when it needs it and the environment names
+    another backend (a JAX or PyTorch user's KERAS_BACKEND); returns the warning to show then."""
+    backend = environ.get("KERAS_BACKEND", "tensorflow")
+    if command not in TENSORFLOW_COMMANDS or backend == "tensorflow":
+        return None
+    if not _installed("tensorflow"):
+        return None  # the command says that TensorFlow is missing
+    environ["KERAS_BACKEND"] = "tensorflow"
+    return (
+        f"seqrnn {command} runs on TensorFlow: KERAS_BACKEND={backend} applies to your own "
+        f"Keras programs, not here (seqrnn bench --backend {backend} measures the layers on it)."
+    )
+
+
 def _show_warnings() -> None:
     """The library's warnings (`SeqrnnWarning`: a damaged checkpoint skipped, ...) as one line
     on stderr; other warnings as Python shows them."""
@@ -278,9 +300,11 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     _running["command"] = command = _command(args)
     _running["typed"] = tuple(args)
+    wants_help = any(a in ("--help", "-h", "--version") for a in args)
+    if not wants_help and (note := run_on_tensorflow(command, os.environ)):
+        _stderr.print(f"[bold yellow]seqrnn: warning:[/] {escape(note)}", markup=True)
     if not debug:  # TensorFlow's C++ start-up chatter (no CUDA, CPU features) hides our output
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-        wants_help = any(a in ("--help", "-h", "--version") for a in args)
         runs = not wants_help and any(not a.startswith("-") for a in args)
         # Every command uses TensorFlow (bench: where installed); train first checks what
         # it can without it, and imports it itself.

@@ -121,3 +121,40 @@ def test_typer_exit_codes_pass_through(monkeypatch):
         assert main(["stop"]) == 3
     finally:
         app.registered_commands.pop()
+
+
+@pytest.mark.parametrize(
+    ("command", "backend", "runs_on", "warned"),
+    [
+        ("train", "jax", "tensorflow", True),
+        ("sample", "torch", "tensorflow", True),
+        ("gradcheck", "tensorflow", "tensorflow", False),
+        ("eval", None, None, False),  # unset: Keras' default, TensorFlow
+        ("bench", "jax", "jax", False),  # each backend in a process of its own
+        ("tasks", "torch", "torch", False),
+    ],
+)
+def test_the_commands_that_need_tensorflow_run_on_it_whatever_keras_backend_says(
+    command, backend, runs_on, warned
+):
+    from cli.main import run_on_tensorflow
+
+    environ = {} if backend is None else {"KERAS_BACKEND": backend}
+    note = run_on_tensorflow(command, environ)
+    assert environ.get("KERAS_BACKEND") == runs_on
+    assert (note is not None) == warned
+    if warned:
+        assert note.startswith(f"seqrnn {command} runs on TensorFlow: KERAS_BACKEND={backend} ")
+
+
+def test_a_jax_users_environment_still_runs_a_command(tmp_path):
+    # Before: a traceback ("Cannot convert a symbolic tf.Tensor to a numpy array") and exit 1.
+    code = (
+        "import os, sys; os.environ['KERAS_BACKEND'] = 'jax'; from cli.main import main; "
+        "sys.exit(main(['gradcheck', '--cell', 'vanilla', '--seq-lens', '4', '--units', '3']))"
+    )
+    result = run_python(code, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.count("seqrnn: warning: seqrnn gradcheck runs on TensorFlow") == 1
+    assert "pass" in result.stdout
