@@ -32,16 +32,22 @@ CASES = [
 BATCH, STEPS, FEATURES, UNITS = 4, 9, 5, 6
 
 
+def make_layer(layer_class, kwargs, rng, **layer_kwargs):
+    """A layer built on the test's input, with random (not initial) weights."""
+    layer = layer_class(UNITS, **kwargs, **layer_kwargs)
+    layer.build((BATCH, STEPS, FEATURES))
+    layer.set_weights(
+        [rng.normal(0.0, 0.5, w.shape).astype("float32") for w in layer.get_weights()]
+    )
+    return layer
+
+
 def make_pair(ours_class, keras_class, kwargs, rng, **layer_kwargs):
-    """Both layers built on the same input, with random (not initial) weights copied across."""
-    ours = ours_class(UNITS, **kwargs, **layer_kwargs)
+    """Both layers built on the same input, with the same random (not initial) weights."""
+    ours = make_layer(ours_class, kwargs, rng, **layer_kwargs)
     theirs = keras_class(UNITS, **kwargs, **layer_kwargs)
-    shape = (BATCH, STEPS, FEATURES)
-    ours.build(shape)
-    theirs.build(shape)
-    weights = [rng.normal(0.0, 0.5, w.shape).astype("float32") for w in ours.get_weights()]
-    ours.set_weights(weights)
-    theirs.set_weights(weights)
+    theirs.build((BATCH, STEPS, FEATURES))
+    theirs.set_weights(ours.get_weights())
     return ours, theirs
 
 
@@ -107,9 +113,7 @@ class TestSameAsKeras:
         first, second = (
             rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32") for _ in range(2)
         )
-        whole = make_pair(
-            ours_class, keras_class, kwargs, np.random.default_rng(13), return_sequences=True
-        )[0]
+        whole = make_layer(ours_class, kwargs, np.random.default_rng(13), return_sequences=True)
         for layer in (ours, theirs):
             a = to_numpy(layer(first))
             b = to_numpy(layer(second))
@@ -137,16 +141,11 @@ def relative_error(got, want):
 @pytest.mark.parametrize("ours_class, keras_class, kwargs", CASES)
 def test_mixed_precision_against_keras_in_float32(ours_class, keras_class, kwargs, policy):
     compute = policy.removeprefix("mixed_")
-    ours = make_pair(
-        ours_class,
-        ours_class,
-        kwargs,
-        np.random.default_rng(17),
-        return_sequences=True,
-        dtype=policy,
-    )[0]
+    ours = make_layer(
+        ours_class, kwargs, np.random.default_rng(17), return_sequences=True, dtype=policy
+    )
     rng = np.random.default_rng(17)
-    theirs = make_pair(keras_class, keras_class, kwargs, rng, return_sequences=True)[0]
+    theirs = make_layer(keras_class, kwargs, rng, return_sequences=True)
     x = rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32")
     weights_of_output = rng.normal(size=(BATCH, STEPS, UNITS))
     assert ours.compute_dtype == compute
@@ -170,13 +169,10 @@ def test_mixed_precision_stateful_continuation(ours_class, keras_class, kwargs, 
     # states at zero under mixed precision: assigning them inside the call does nothing.)
     rng = np.random.default_rng(19)
     first, second = (rng.normal(size=(BATCH, STEPS, FEATURES)).astype("float32") for _ in "ab")
-    layers = [
-        make_pair(ours_class, ours_class, kwargs, np.random.default_rng(19), dtype=policy, **extra)[
-            0
-        ]
+    stateful, whole = (
+        make_layer(ours_class, kwargs, np.random.default_rng(19), dtype=policy, **extra)
         for extra in ({"stateful": True, "return_sequences": True}, {"return_sequences": True})
-    ]
-    stateful, whole = layers
+    )
     halves = np.concatenate([to_numpy(stateful(first)), to_numpy(stateful(second))], axis=1)
     both = to_numpy(whole(np.concatenate([first, second], axis=1)))
     np.testing.assert_allclose(halves.astype("float32"), both.astype("float32"), atol=1e-3)
